@@ -1,0 +1,3 @@
+module github.com/lined/lined
+
+go 1.26.8

@@ -1,0 +1,250 @@
+package lineindex
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// BuildOptions tune [Build]. The zero value is ready to use.
+type BuildOptions struct {
+	// Spacing is the checkpoint spacing in bytes, a power of two from 512
+	// to 1 MiB; 0 means DefaultSpacing.
+	Spacing int64
+	// Workers is the number of goroutines reading the source; 0 means
+	// GOMAXPROCS. The index does not depend on it.
+	Workers int
+	// Progress, if set, is called from time to time with the number of
+	// source bytes indexed so far. Calls may come from several goroutines,
+	// but never at the same time.
+	Progress func(done, total int64)
+}
+
+// readLen is the size of the reads of a build, aligned with the content
+// checksum's segments.
+const readLen = segmentLen
+
+// taskLen is the unit of parallel work, a multiple of readLen (a variable so
+// that tests can split small sources into many tasks).
+var taskLen int64 = 16 * segmentLen
+
+// ErrChanged reports a source that changed while it was being indexed.
+var ErrChanged = errors.New("file changed while it was being indexed")
+
+// Build indexes the open file f. It fails with ErrChanged if f's size or
+// modification time changed while it was read.
+func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
+	before, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !before.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file")
+	}
+	ix, err := BuildFrom(ctx, f, before.Size(), before.ModTime(), opts)
+	if err != nil {
+		return nil, err
+	}
+	after, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+		return nil, ErrChanged
+	}
+	return ix, nil
+}
+
+// BuildFrom indexes the first size bytes of src, recording modTime as the
+// source's modification time.
+func BuildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
+	spacing := opts.Spacing
+	if spacing == 0 {
+		spacing = DefaultSpacing
+	}
+	if !validSpacing(spacing) {
+		return nil, fmt.Errorf("lineindex: checkpoint spacing %d is not a power of two from %d to %d", spacing, minSpacing, maxSpacing)
+	}
+	if size < 0 {
+		return nil, fmt.Errorf("lineindex: negative size %d", size)
+	}
+	fp, err := fingerprint(src, size)
+	if err != nil {
+		return nil, err
+	}
+	tasks := make([]task, (size+taskLen-1)/taskLen)
+	segCRCs := make([]uint32, (size+segmentLen-1)/segmentLen)
+	if err := runTasks(ctx, src, size, spacing, tasks, segCRCs, opts); err != nil {
+		return nil, err
+	}
+
+	ix := &Index{spacing: spacing, size: size, modTime: modTime.UnixNano(), fingerprint: fp}
+	var newlines int64 // in the tasks before the current one
+	for _, t := range tasks {
+		for _, c := range t.cps {
+			if n := len(ix.cps); n > 0 && ix.cps[n-1].off == c.off {
+				continue // a checkpoint that a long line carried into this task
+			}
+			ix.cps = append(ix.cps, checkpoint{line: newlines + c.line + 1, off: c.off})
+		}
+		newlines += t.newlines
+	}
+	ix.lines = newlines
+	if size > 0 && !tasks[len(tasks)-1].endsWithNewline {
+		ix.lines++
+	}
+	ix.cps = append(ix.cps, checkpoint{line: ix.lines + 1, off: size})
+	ix.content = contentChecksum(segCRCs)
+	return ix, nil
+}
+
+func contentChecksum(segCRCs []uint32) uint32 {
+	b := make([]byte, 4*len(segCRCs))
+	for i, c := range segCRCs {
+		binary.LittleEndian.PutUint32(b[4*i:], c)
+	}
+	return crc32.Checksum(b, castagnoli)
+}
+
+// task is the indexing of source bytes [start, end).
+type task struct {
+	start, end int64
+	// cps holds the checkpoints found in the task, with line set to the
+	// number of newlines between start and the checkpoint.
+	cps             []checkpoint
+	newlines        int64 // in [start, end)
+	endsWithNewline bool
+}
+
+func runTasks(ctx context.Context, src io.ReaderAt, size, spacing int64, tasks []task, segCRCs []uint32, opts BuildOptions) error {
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, len(tasks))
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var (
+		next     atomic.Int64 // next task to take
+		done     atomic.Int64 // bytes indexed
+		mu       sync.Mutex   // serialises Progress and firstErr
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, readLen)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(tasks) || ctx.Err() != nil {
+					return
+				}
+				t := &tasks[i]
+				t.start, t.end = int64(i)*taskLen, min(int64(i+1)*taskLen, size)
+				err := t.run(ctx, src, size, spacing, buf, segCRCs, func(n int64) {
+					d := done.Add(n)
+					if opts.Progress != nil {
+						mu.Lock()
+						opts.Progress(d, size)
+						mu.Unlock()
+					}
+				})
+				if err != nil {
+					fail(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// run scans the task's bytes. The checkpoint of grid point g is the first
+// line start at or after g, that is one past the first newline at or after
+// g-1; so the task looks at byte start-1 for its first grid point.
+func (t *task) run(ctx context.Context, src io.ReaderAt, size, spacing int64, buf []byte, segCRCs []uint32, progress func(int64)) error {
+	grid := t.start // next grid point whose checkpoint is unresolved
+	if t.start == 0 {
+		if size > 0 {
+			t.cps = append(t.cps, checkpoint{line: 0, off: 0})
+		}
+		grid = spacing
+	} else {
+		var b [1]byte
+		if err := readFull(src, b[:], t.start-1); err != nil {
+			return err
+		}
+		if b[0] == '\n' {
+			t.cps = append(t.cps, checkpoint{line: 0, off: t.start})
+			grid = t.start + spacing
+		}
+	}
+	for off := t.start; off < t.end; off += readLen {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		chunk := buf[:min(readLen, t.end-off)]
+		if err := readFull(src, chunk, off); err != nil {
+			return err
+		}
+		segCRCs[off/segmentLen] = crc32.Checksum(chunk, castagnoli)
+		counted := 0 // chunk[:counted] is included in t.newlines
+		for grid-1 < off+int64(len(chunk)) {
+			from := max(grid-1-off, 0)
+			i := bytes.IndexByte(chunk[from:], '\n')
+			if i < 0 {
+				break // the checkpoint lies in a later chunk
+			}
+			nl := int(from) + i
+			t.newlines += int64(bytes.Count(chunk[counted:nl+1], newline))
+			counted = nl + 1
+			start := off + int64(nl) + 1
+			if start < size {
+				t.cps = append(t.cps, checkpoint{line: t.newlines, off: start})
+			}
+			grid = (start/spacing + 1) * spacing
+		}
+		t.newlines += int64(bytes.Count(chunk[counted:], newline))
+		t.endsWithNewline = chunk[len(chunk)-1] == '\n'
+		progress(int64(len(chunk)))
+	}
+	return nil
+}
+
+var newline = []byte{'\n'}
+
+// readFull reads len(p) bytes at off, reporting a short source as ErrChanged.
+func readFull(src io.ReaderAt, p []byte, off int64) error {
+	n, err := src.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return ErrChanged
+	}
+	return err
+}

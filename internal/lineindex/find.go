@@ -1,0 +1,186 @@
+package lineindex
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+)
+
+// MinBuffer is the smallest buffer [Index.Find] accepts.
+const MinBuffer = 512
+
+// ErrMismatch reports a source whose bytes disagree with its index: the file
+// changed after it was indexed. The line was not returned.
+var ErrMismatch = errors.New("file no longer matches its index")
+
+// RangeError reports a line number beyond the end of the source.
+type RangeError struct {
+	N     int64 // the line asked for
+	Lines int64 // the number of lines in the source
+}
+
+func (e *RangeError) Error() string {
+	return fmt.Sprintf("line %d is beyond the end of the file (%d lines)", e.N, e.Lines)
+}
+
+// Line is where a line lies in the source.
+type Line struct {
+	Number int64
+	Offset int64 // of the line's first byte in the source
+	Length int64 // in bytes, terminator included
+	// Head holds the first bytes of the line, as read into the buffer
+	// given to Find; it may be all of the line, or empty.
+	Head []byte
+}
+
+// WriteTo writes the line to w: its head, then the rest streamed from src
+// through w's ReadFrom or a bounded buffer, never the whole line at once.
+func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
+	n, err := w.Write(l.Head)
+	written := int64(n)
+	if err != nil {
+		return written, err
+	}
+	rest := l.Length - written
+	if rest == 0 {
+		return written, nil
+	}
+	m, err := io.Copy(w, io.NewSectionReader(src, l.Offset+written, rest))
+	written += m
+	if err == nil && m < rest {
+		err = ErrMismatch // the source became shorter
+	}
+	return written, err
+}
+
+// Find locates line n (from 1) in src, the source the index was built from.
+// It reads in windows of len(buf) bytes (at least MinBuffer) and allocates
+// nothing. Besides a RangeError it may fail with ErrMismatch, or with src's
+// read error.
+func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
+	if n < 1 || n > ix.lines {
+		return Line{}, &RangeError{N: n, Lines: ix.lines}
+	}
+	if len(buf) < MinBuffer {
+		return Line{}, fmt.Errorf("lineindex: Find needs a buffer of at least %d bytes", MinBuffer)
+	}
+	i := sort.Search(len(ix.cps), func(i int) bool { return ix.cps[i].line > n }) - 1
+	cp, next := ix.cps[i], ix.cps[i+1]
+
+	// The window starts one byte early, to check that a newline precedes
+	// the checkpoint.
+	from := max(cp.off-1, 0)
+	data, err := window(src, buf, from, next.off)
+	if err != nil {
+		return Line{}, err
+	}
+	if cp.off > 0 {
+		if data[0] != '\n' {
+			return Line{}, ErrMismatch
+		}
+		data = data[1:]
+	}
+	start := cp.off // offset of data[0]
+	for skip := n - cp.line; skip > 0; {
+		pos, seen := nthNewline(data, skip)
+		if pos >= 0 {
+			data, start = data[pos+1:], start+int64(pos)+1
+			break
+		}
+		skip -= seen
+		start += int64(len(data))
+		if data, err = window(src, buf, start, next.off); err != nil {
+			return Line{}, err
+		}
+	}
+	if start >= next.off {
+		return Line{}, ErrMismatch
+	}
+	line := Line{Number: n, Offset: start}
+
+	if n == next.line-1 {
+		// The last line before the next checkpoint ends where it begins.
+		line.Length = next.off - start
+		line.Head = data[:min(int64(len(data)), line.Length)]
+		j := bytes.IndexByte(line.Head, '\n')
+		if j >= 0 && int64(j) != line.Length-1 {
+			return Line{}, ErrMismatch
+		}
+		if j < 0 && int64(len(line.Head)) == line.Length && next.off < ix.size {
+			return Line{}, ErrMismatch // a line before the end must end with '\n'
+		}
+		return line, nil
+	}
+
+	// Any other line ends at its first newline, before the next checkpoint.
+	if j := bytes.IndexByte(data, '\n'); j >= 0 {
+		line.Length, line.Head = int64(j)+1, data[:j+1]
+		return line, nil
+	}
+	if len(data) < len(buf) && start+int64(len(data)) < next.off {
+		// Read again from the line's start, to return it whole if it fits.
+		if data, err = window(src, buf, start, next.off); err != nil {
+			return Line{}, err
+		}
+		if j := bytes.IndexByte(data, '\n'); j >= 0 {
+			line.Length, line.Head = int64(j)+1, data[:j+1]
+			return line, nil
+		}
+	}
+	for off := start + int64(len(data)); ; off += int64(len(data)) {
+		if data, err = window(src, buf, off, next.off); err != nil {
+			return Line{}, err
+		}
+		if j := bytes.IndexByte(data, '\n'); j >= 0 {
+			line.Length = off + int64(j) + 1 - start
+			return line, nil
+		}
+	}
+}
+
+// window reads the bytes of src from off up to limit, or as many as fit in
+// buf. It fails with ErrMismatch if there are none to read (a newline the
+// index promised is missing) or the source is shorter than the index says.
+func window(src io.ReaderAt, buf []byte, off, limit int64) ([]byte, error) {
+	if off >= limit {
+		return nil, ErrMismatch
+	}
+	p := buf[:min(int64(len(buf)), limit-off)]
+	n, err := src.ReadAt(p, off)
+	if n == len(p) {
+		return p, nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil, ErrMismatch
+	}
+	return nil, err
+}
+
+// nthNewline returns the position of the k-th newline in data (k ≥ 1), or -1
+// and the number of newlines in data. Long runs are skipped by counting,
+// which is vectorised, rather than by finding each newline.
+func nthNewline(data []byte, k int64) (pos int, seen int64) {
+	const stride = 1024
+	base := 0
+	for k-seen > 8 && len(data)-base > stride {
+		c := int64(bytes.Count(data[base:base+stride], newline))
+		if seen+c >= k {
+			break
+		}
+		seen += c
+		base += stride
+	}
+	for {
+		i := bytes.IndexByte(data[base:], '\n')
+		if i < 0 {
+			return -1, seen
+		}
+		seen++
+		if seen == k {
+			return base + i, seen
+		}
+		base += i + 1
+	}
+}

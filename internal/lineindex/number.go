@@ -1,0 +1,44 @@
+package lineindex
+
+import (
+	"errors"
+	"math"
+)
+
+// Reasons a line number is refused by [ParseLineNumber].
+var (
+	ErrNumberEmpty    = errors.New("empty line number")
+	ErrNumberSyntax   = errors.New("not a plain decimal number")
+	ErrNumberZero     = errors.New("line numbers start at 1")
+	ErrNumberTooLarge = errors.New("line number too large")
+)
+
+// ParseLineNumber parses a line number: one or more ASCII digits, nothing
+// else (no sign, space or fraction), with a value from 1 to math.MaxInt64.
+// Leading zeros are allowed, as in sed.
+func ParseLineNumber(s string) (int64, error) {
+	if s == "" {
+		return 0, ErrNumberEmpty
+	}
+	var n int64
+	tooLarge := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, ErrNumberSyntax
+		}
+		d := int64(c - '0')
+		if n > (math.MaxInt64-d)/10 {
+			tooLarge = true // keep checking the syntax of the rest
+			continue
+		}
+		n = n*10 + d
+	}
+	switch {
+	case tooLarge:
+		return 0, ErrNumberTooLarge
+	case n == 0:
+		return 0, ErrNumberZero
+	}
+	return n, nil
+}

@@ -1,0 +1,280 @@
+// Package lineindex defines the sparse line index that lets lined, getline and
+// mkindex find line N of a very large text file without reading the file.
+//
+// # Lines
+//
+// A line is a run of bytes ending with '\n', or the final run of bytes of a
+// file that does not end with '\n' (only if that run is non-empty). Lines are
+// numbered from 1. The bytes of a line include its terminator, so the lines of
+// a file, concatenated in order, are the file.
+//
+// # Checkpoints
+//
+// The index does not record every line. The source is divided into a grid of
+// Spacing bytes (16 KiB by default). For every grid point g the index records
+// the checkpoint of g: the first line start at or after g, as the pair (line
+// number, byte offset). Several grid points inside one long line share a
+// checkpoint, which is stored once. A final sentinel (M+1, size), where M is the
+// number of lines, closes the table.
+//
+// Every line start that lies strictly between two consecutive checkpoints is
+// less than Spacing bytes after the first of them, so finding line N means
+// reading fewer than Spacing bytes past its checkpoint, plus the line itself.
+// Because checkpoints depend only on grid points, disjoint parts of the source
+// can be indexed in parallel and give the same index as a sequential build.
+//
+// # File layout (format version 1)
+//
+// All integers are little-endian. CRC-32C is the Castagnoli CRC.
+//
+//	offset size field
+//	     0    8 magic "LINEDIX\x00"
+//	     8    4 format version, 1
+//	    12    4 header length in bytes, 128
+//	    16    4 checkpoint spacing in bytes (a power of two, 512 .. 1 MiB)
+//	    20    4 fingerprint sample length in bytes
+//	    24    4 fingerprint sample count
+//	    28    4 reserved, zero
+//	    32    8 source size in bytes
+//	    40    8 source modification time, nanoseconds since the Unix epoch
+//	    48    8 number of lines M
+//	    56    8 number of checkpoints K, sentinel included
+//	    64   32 fingerprint: SHA-256 of sampled blocks of the source (below)
+//	    96    4 content checksum: CRC-32C of the CRC-32C values (4 bytes each)
+//	            of the source's consecutive 1 MiB segments, the last one shorter
+//	   100    4 body checksum: CRC-32C of the body
+//	   104   20 reserved, zero
+//	   124    4 header checksum: CRC-32C of bytes 0..123
+//	   128 16*K body: K checkpoints, each line number (8) then byte offset (8)
+//
+// The file is exactly 128+16*K bytes long.
+//
+// The fingerprint is SHA-256 over the source size (8 bytes) followed, for each
+// sample, by its offset (8 bytes) and its bytes. When the source is no longer
+// than count*length bytes, one sample covers the whole source; otherwise count
+// samples of length bytes are taken at evenly spaced offsets, the first at 0
+// and the last ending at the end of the source.
+//
+// # Trust
+//
+// An index is used only if its header and body checksums hold, its table is
+// well formed, and its source size, modification time and fingerprint equal
+// those of the source as it is now (see [Index.Validate]). Reading a line also
+// checks that the bytes around it agree with the checkpoints, so a source that
+// changes in a way the fingerprint misses gives an error, not a wrong line.
+// [Index.Verify] compares the whole source with the index.
+package lineindex
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"time"
+)
+
+// Version is the index format version this package reads and writes.
+const Version = 1
+
+const (
+	magic         = "LINEDIX\x00"
+	headerLen     = 128
+	entryLen      = 16
+	segmentLen    = 1 << 20 // content checksum segment
+	minSpacing    = 512
+	maxSpacing    = segmentLen
+	sampleLen     = 4096
+	sampleCount   = 16
+	headerCRCFrom = 124
+
+	// DefaultSpacing is the checkpoint spacing of new indexes: about 0.1% of
+	// the source in index size, at most 16 KiB read before a line.
+	DefaultSpacing = 16 << 10
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// checkpoint is the first line start at or after a grid point.
+type checkpoint struct {
+	line int64 // line number, from 1
+	off  int64 // byte offset of the line's first byte
+}
+
+// Index is a decoded, immutable line index. Its methods are safe for
+// concurrent use.
+type Index struct {
+	spacing     int64
+	size        int64
+	modTime     int64 // Unix nanoseconds
+	lines       int64
+	fingerprint [32]byte
+	content     uint32
+	cps         []checkpoint // sentinel included
+}
+
+// Lines returns the number of lines in the indexed source.
+func (ix *Index) Lines() int64 { return ix.lines }
+
+// Size returns the size in bytes of the indexed source.
+func (ix *Index) Size() int64 { return ix.size }
+
+// ModTime returns the modification time the source had when it was indexed.
+func (ix *Index) ModTime() time.Time { return time.Unix(0, ix.modTime) }
+
+// Fingerprint returns the sampled-content fingerprint of the source.
+func (ix *Index) Fingerprint() [32]byte { return ix.fingerprint }
+
+// Spacing returns the checkpoint spacing in bytes.
+func (ix *Index) Spacing() int64 { return ix.spacing }
+
+// EncodedLen returns the size in bytes of the encoded index.
+func (ix *Index) EncodedLen() int64 { return headerLen + entryLen*int64(len(ix.cps)) }
+
+// CorruptError reports an index file that cannot be decoded.
+type CorruptError struct {
+	Reason string
+}
+
+func (e *CorruptError) Error() string { return "index is corrupt: " + e.Reason }
+
+func corrupt(format string, args ...any) error {
+	return &CorruptError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// ReadFile reads and decodes the index file at path. It does not compare the
+// index with its source; see [Index.Validate].
+func ReadFile(path string) (*Index, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return Decode(f)
+}
+
+// Decode reads an encoded index from r, checking its checksums and structure.
+func Decode(r io.Reader) (*Index, error) {
+	var h [headerLen]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, corrupt("shorter than its %d-byte header", headerLen)
+		}
+		return nil, err
+	}
+	le := binary.LittleEndian
+	if string(h[0:8]) != magic {
+		return nil, corrupt("not a lined index (bad magic)")
+	}
+	if v := le.Uint32(h[8:]); v != Version {
+		return nil, corrupt("format version %d, want %d", v, Version)
+	}
+	if crc32.Checksum(h[:headerCRCFrom], castagnoli) != le.Uint32(h[headerCRCFrom:]) {
+		return nil, corrupt("header checksum mismatch")
+	}
+	if n := le.Uint32(h[12:]); n != headerLen {
+		return nil, corrupt("header length %d, want %d", n, headerLen)
+	}
+	if le.Uint32(h[20:]) != sampleLen || le.Uint32(h[24:]) != sampleCount {
+		return nil, corrupt("unsupported fingerprint parameters")
+	}
+	ix := &Index{
+		spacing: int64(le.Uint32(h[16:])),
+		size:    int64(le.Uint64(h[32:])),
+		modTime: int64(le.Uint64(h[40:])),
+		lines:   int64(le.Uint64(h[48:])),
+		content: le.Uint32(h[96:]),
+	}
+	copy(ix.fingerprint[:], h[64:96])
+	if !validSpacing(ix.spacing) {
+		return nil, corrupt("checkpoint spacing %d out of range", ix.spacing)
+	}
+	if ix.size < 0 || ix.lines < 0 || ix.lines > ix.size || (ix.lines == 0) != (ix.size == 0) {
+		return nil, corrupt("impossible size %d or line count %d", ix.size, ix.lines)
+	}
+	k := le.Uint64(h[56:])
+	// Each grid point has at most one checkpoint, plus the sentinel.
+	if k < 1 || k > uint64(ix.size/ix.spacing)+2 {
+		return nil, corrupt("impossible checkpoint count %d", k)
+	}
+	body := make([]byte, k*entryLen)
+	if _, err := io.ReadFull(r, body); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, corrupt("truncated body")
+		}
+		return nil, err
+	}
+	if n, _ := r.Read(make([]byte, 1)); n != 0 {
+		return nil, corrupt("trailing bytes after the body")
+	}
+	if crc32.Checksum(body, castagnoli) != le.Uint32(h[100:]) {
+		return nil, corrupt("body checksum mismatch")
+	}
+	ix.cps = make([]checkpoint, k)
+	for i := range ix.cps {
+		e := body[i*entryLen:]
+		ix.cps[i] = checkpoint{line: int64(le.Uint64(e)), off: int64(le.Uint64(e[8:]))}
+	}
+	if err := ix.checkTable(); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+func validSpacing(s int64) bool {
+	return s >= minSpacing && s <= maxSpacing && s&(s-1) == 0
+}
+
+// checkTable checks the invariants every index built by this package has, so
+// that look-ups can rely on them.
+func (ix *Index) checkTable() error {
+	cps := ix.cps
+	last := cps[len(cps)-1]
+	if last.line != ix.lines+1 || last.off != ix.size {
+		return corrupt("sentinel (%d, %d) does not close %d lines of %d bytes", last.line, last.off, ix.lines, ix.size)
+	}
+	if ix.lines > 0 && (cps[0].line != 1 || cps[0].off != 0) {
+		return corrupt("first checkpoint is not line 1 at offset 0")
+	}
+	for i := 1; i < len(cps); i++ {
+		p, c := cps[i-1], cps[i]
+		if c.line <= p.line || c.off <= p.off || c.off-p.off < c.line-p.line {
+			return corrupt("checkpoint %d (%d, %d) does not follow (%d, %d)", i, c.line, c.off, p.line, p.off)
+		}
+		// Consecutive checkpoints lie in different grid cells (the sentinel
+		// may share the cell of the last checkpoint).
+		if i < len(cps)-1 && c.off/ix.spacing == p.off/ix.spacing {
+			return corrupt("checkpoints %d and %d share a grid cell", i-1, i)
+		}
+	}
+	return nil
+}
+
+// MarshalBinary encodes the index in the format described in the package
+// documentation.
+func (ix *Index) MarshalBinary() ([]byte, error) {
+	le := binary.LittleEndian
+	buf := make([]byte, ix.EncodedLen())
+	h, body := buf[:headerLen], buf[headerLen:]
+	for i, c := range ix.cps {
+		e := body[i*entryLen:]
+		le.PutUint64(e, uint64(c.line))
+		le.PutUint64(e[8:], uint64(c.off))
+	}
+	copy(h, magic)
+	le.PutUint32(h[8:], Version)
+	le.PutUint32(h[12:], headerLen)
+	le.PutUint32(h[16:], uint32(ix.spacing))
+	le.PutUint32(h[20:], sampleLen)
+	le.PutUint32(h[24:], sampleCount)
+	le.PutUint64(h[32:], uint64(ix.size))
+	le.PutUint64(h[40:], uint64(ix.modTime))
+	le.PutUint64(h[48:], uint64(ix.lines))
+	le.PutUint64(h[56:], uint64(len(ix.cps)))
+	copy(h[64:96], ix.fingerprint[:])
+	le.PutUint32(h[96:], ix.content)
+	le.PutUint32(h[100:], crc32.Checksum(body, castagnoli))
+	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
+	return buf, nil
+}
