@@ -1,0 +1,138 @@
+// Package command holds the command lines of mkindex, getline and lined, so
+// that their thin main packages and the end-to-end tests run the same code.
+package command
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Version is the release the binaries report; set at link time with
+// -ldflags "-X github.com/lined/lined/internal/command.Version=v1.2.3".
+var Version = ""
+
+func version() string {
+	if Version != "" {
+		return Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// Exit statuses shared by the tools.
+const (
+	exitFailure = 1
+	exitUsage   = 2
+)
+
+// exitError carries a process exit status and an optional message.
+type exitError struct {
+	code  int
+	msg   string // printed as "NAME: msg" unless empty
+	usage bool   // followed by a pointer to --help
+}
+
+func (e *exitError) Error() string { return e.msg }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, args...), usage: true}
+}
+
+// exitStatus ends the run with code, its messages having been printed.
+func exitStatus(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+// Main runs app with the process's arguments and returns the exit status.
+// Errors are printed as "NAME: message"; usage errors exit 2 with a pointer
+// to --help, other errors with their exit status (1 by default).
+func Main(app *cli.App) int {
+	return run(app, os.Args, os.Stderr)
+}
+
+func run(app *cli.App, args []string, stderr io.Writer) int {
+	app.Version = version()
+	app.HideHelpCommand = true
+	app.ErrWriter = stderr
+	app.ExitErrHandler = func(*cli.Context, error) {} // statuses are ours
+	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
+		return usageError("%v", err)
+	}
+	err := app.Run(args)
+	if err == nil {
+		return 0
+	}
+	var e *exitError
+	if !errors.As(err, &e) {
+		e = &exitError{code: exitFailure, msg: err.Error()}
+	}
+	if e.msg != "" {
+		fmt.Fprintf(stderr, "%s: %s\n", app.Name, e.msg)
+		if e.usage {
+			fmt.Fprintf(stderr, "Run '%s --help' for usage.\n", app.Name)
+		}
+	}
+	return e.code
+}
+
+// describe turns an error from opening or reading a file into words that
+// name the file once, without Go's "open NAME:" prefix.
+func describe(name string, err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return name + ": no such file"
+	case errors.Is(err, fs.ErrPermission):
+		return name + ": permission denied"
+	case errors.Is(err, syscall.EISDIR):
+		return name + ": is a directory"
+	}
+	return fmt.Sprintf("%s: %v", name, err)
+}
+
+// openSource opens a file to index or read lines from, refusing anything but
+// a regular file (a directory, a device, a FIFO) with a clear reason.
+func openSource(name string) (*os.File, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, errors.New(describe(name, err))
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, errors.New(describe(name, err))
+	}
+	if fi.IsDir() {
+		f.Close()
+		return nil, errors.New(name + ": is a directory")
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New(name + ": not a regular file")
+	}
+	return f, nil
+}
+
+// indexFlag is the --index flag every tool shares.
+func indexFlag() *cli.StringFlag {
+	return &cli.StringFlag{
+		Name:    "index",
+		Usage:   "index file `PATH` (default: FILE.idx, or the user cache directory if FILE's directory is not writable)",
+		EnvVars: []string{"LINED_INDEX"},
+	}
+}

@@ -1,0 +1,172 @@
+package command
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/lined/lined/internal/lineindex"
+	"github.com/urfave/cli/v2"
+)
+
+// Getline is the getline command line.
+func Getline() *cli.App {
+	return &cli.App{
+		Name:      "getline",
+		Usage:     "print lines of FILE by number, like sed -n Np",
+		UsageText: "getline [--index PATH] FILE N...\ngetline [--index PATH] FILE -   (line numbers from stdin, one per line)",
+		Description: "Prints the bytes of each line N (numbered from 1) exactly as stored, terminator\n" +
+			"included, in the order asked. Builds and caches FILE's index first if needed.\n" +
+			"Exit status: 0 all lines printed; 1 some N beyond the end of FILE; 2 usage or I/O error.",
+		Flags:  []cli.Flag{indexFlag()},
+		Action: getlineAction,
+	}
+}
+
+func getlineAction(c *cli.Context) error {
+	args := c.Args().Slice()
+	if len(args) < 2 {
+		return usageError("want FILE and at least one line number N (or - to read them from stdin)")
+	}
+	name, wanted := args[0], args[1:]
+	fromStdin := len(wanted) == 1 && wanted[0] == "-"
+	var numbers []int64
+	if !fromStdin {
+		for _, s := range wanted {
+			n, err := lineindex.ParseLineNumber(s)
+			if err != nil {
+				return usageError("invalid line number %q: %v", s, err)
+			}
+			numbers = append(numbers, n)
+		}
+	}
+
+	f, err := openSource(name)
+	if err != nil {
+		return &exitError{code: exitUsage, msg: err.Error()}
+	}
+	defer f.Close()
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	l, err := loadIndex(ctx, c, name, f)
+	if err != nil {
+		return err
+	}
+
+	p := &printer{
+		name: name, src: f, ix: l.Index, stderr: c.App.ErrWriter,
+		out: bufio.NewWriterSize(c.App.Writer, 64<<10),
+		buf: make([]byte, 64<<10),
+	}
+	if fromStdin {
+		err = p.printFrom(c.App.Reader)
+	} else {
+		for _, n := range numbers {
+			if err = p.print(n); err != nil {
+				break
+			}
+		}
+	}
+	if ferr := p.out.Flush(); err == nil && ferr != nil {
+		err = fmt.Errorf("writing output: %w", ferr)
+	}
+	if err != nil {
+		var e *exitError
+		if !errors.As(err, &e) {
+			err = &exitError{code: exitUsage, msg: err.Error()}
+		}
+		return err
+	}
+	return exitStatus(p.status)
+}
+
+// loadIndex returns a valid index for f, building it if needed and saying
+// why on stderr when an index was there but could not be used.
+func loadIndex(ctx context.Context, c *cli.Context, name string, f *os.File) (lineindex.Loaded, error) {
+	paths := indexPaths(c, name)
+	l, err := lineindex.Load(ctx, f, paths, lineindex.LoadOptions{
+		OnBuild: func(reason error) {
+			if !errors.Is(reason, lineindex.ErrNoIndex) {
+				fmt.Fprintf(c.App.ErrWriter, "getline: %s: rebuilding index: %v\n", name, reason)
+			}
+		},
+	})
+	if err != nil {
+		return l, &exitError{code: exitUsage, msg: fmt.Sprintf("%s: cannot index: %v", name, buildError(err))}
+	}
+	if l.SaveErr != nil {
+		fmt.Fprintf(c.App.ErrWriter, "getline: %s: warning: index not saved, it will be built again next time: %v\n", name, l.SaveErr)
+	}
+	return l, nil
+}
+
+// printer writes requested lines of one file to out.
+type printer struct {
+	name   string
+	src    *os.File
+	ix     *lineindex.Index
+	out    *bufio.Writer
+	buf    []byte
+	stderr io.Writer
+	status int // 1 once a line was beyond the end
+}
+
+// print writes line n. A line beyond the end is reported and remembered in
+// the exit status; any other failure is returned.
+func (p *printer) print(n int64) error {
+	line, err := p.ix.Find(p.src, n, p.buf)
+	if err == nil {
+		_, err = line.WriteTo(p.out, p.src)
+	}
+	var re *lineindex.RangeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &re):
+		fmt.Fprintf(p.stderr, "getline: %s: %v\n", p.name, err)
+		p.status = exitFailure
+		return nil
+	case errors.Is(err, lineindex.ErrMismatch):
+		return fmt.Errorf("%s: the file changed while it was being read; run again", p.name)
+	}
+	return fmt.Errorf("%s: %v", p.name, err)
+}
+
+// printFrom prints the lines whose numbers r holds, one per line; blank
+// lines are skipped and surrounding white space ignored. Output is flushed
+// whenever no more input is buffered, so that interactive use answers at once.
+func (p *printer) printFrom(r io.Reader) error {
+	in := bufio.NewReader(r)
+	for lineNo := 1; ; lineNo++ {
+		text, err := in.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return usageError("stdin:%d: line too long for a line number", lineNo)
+		}
+		if s := string(bytes.TrimSpace(text)); s != "" {
+			n, perr := lineindex.ParseLineNumber(s)
+			if perr != nil {
+				return usageError("stdin:%d: invalid line number %q: %v", lineNo, s, perr)
+			}
+			if perr := p.print(n); perr != nil {
+				return perr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading stdin: %w", err)
+		}
+		if in.Buffered() == 0 {
+			if err := p.out.Flush(); err != nil {
+				return fmt.Errorf("writing output: %w", err)
+			}
+		}
+	}
+}
