@@ -1,7 +1,7 @@
 package command
 
 import (
-	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -16,6 +16,7 @@ const progressDelay = 300 * time.Millisecond
 // progress draws a byte progress bar on stderr, only when stderr is a
 // terminal and the work has taken longer than progressDelay.
 type progress struct {
+	w       io.Writer
 	enabled bool
 	label   string
 	start   time.Time
@@ -24,6 +25,7 @@ type progress struct {
 
 func newProgress(label string) *progress {
 	return &progress{
+		w:       os.Stderr,
 		enabled: term.IsTerminal(int(os.Stderr.Fd())),
 		label:   label,
 		start:   time.Now(),
@@ -40,7 +42,7 @@ func (p *progress) update(done, total int64) {
 			return
 		}
 		p.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(os.Stderr),
+			progressbar.OptionSetWriter(p.w),
 			progressbar.OptionSetDescription(p.label),
 			progressbar.OptionShowBytes(true),
 			progressbar.OptionUseIECUnits(true),
@@ -57,6 +59,5 @@ func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
 		_ = p.bar.Clear()
-		fmt.Fprint(os.Stderr, "\r")
 	}
 }

@@ -1,0 +1,44 @@
+package command
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+)
+
+// runTool runs a tool in-process as if from the shell and returns what it
+// printed and its exit status.
+func runTool(t *testing.T, app *cli.App, stdin string, args ...string) (stdout, stderr string, status int) {
+	t.Helper()
+	var out, errs bytes.Buffer
+	app.Writer = &out
+	app.Reader = strings.NewReader(stdin)
+	status = run(app, append([]string{app.Name}, args...), &errs)
+	return out.String(), errs.String(), status
+}
+
+func writeFile(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// makeImmutable makes dir unwritable even for root, for the rest of the test.
+func makeImmutable(t *testing.T, dir string) {
+	t.Helper()
+	if out, err := exec.Command("chattr", "+i", dir).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a read-only directory here (chattr +i: %v: %s)", err, out)
+	}
+	t.Cleanup(func() { exec.Command("chattr", "-i", dir).Run() })
+	if err := os.WriteFile(filepath.Join(dir, "probe"), nil, 0o644); err == nil {
+		t.Fatal("chattr +i did not make the directory read-only")
+	}
+}
