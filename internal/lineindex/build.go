@@ -58,9 +58,10 @@ func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) {
+	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || changeTime(after) != changeTime(before) {
 		return nil, ErrChanged
 	}
+	ix.changeTime = changeTime(before)
 	return ix, nil
 }
 
@@ -136,8 +137,8 @@ func runTasks(ctx context.Context, src io.ReaderAt, size, spacing int64, tasks [
 
 	var (
 		next     atomic.Int64 // next task to take
-		done     atomic.Int64 // bytes indexed
-		mu       sync.Mutex   // serialises Progress and firstErr
+		mu       sync.Mutex   // guards done, Progress calls and firstErr
+		done     int64        // bytes indexed
 		firstErr error
 		wg       sync.WaitGroup
 	)
@@ -162,12 +163,12 @@ func runTasks(ctx context.Context, src io.ReaderAt, size, spacing int64, tasks [
 				t := &tasks[i]
 				t.start, t.end = int64(i)*taskLen, min(int64(i+1)*taskLen, size)
 				err := t.run(ctx, src, size, spacing, buf, segCRCs, func(n int64) {
-					d := done.Add(n)
+					mu.Lock()
+					done += n
 					if opts.Progress != nil {
-						mu.Lock()
-						opts.Progress(d, size)
-						mu.Unlock()
+						opts.Progress(done, size)
 					}
+					mu.Unlock()
 				})
 				if err != nil {
 					fail(err)

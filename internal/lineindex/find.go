@@ -33,10 +33,15 @@ type Line struct {
 	// Head holds the first bytes of the line, as read into the buffer
 	// given to Find; it may be all of the line, or empty.
 	Head []byte
+	// last is set for the file's last line, which may lack a newline.
+	last bool
 }
 
 // WriteTo writes the line to w: its head, then the rest streamed from src
-// through w's ReadFrom or a bounded buffer, never the whole line at once.
+// through a bounded buffer, never the whole line at once. The streamed bytes
+// are checked as they pass: a newline inside the line, or a missing one at
+// its end, means the source changed, and WriteTo stops with ErrMismatch
+// before writing the bytes that show it.
 func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	n, err := w.Write(l.Head)
 	written := int64(n)
@@ -47,12 +52,40 @@ func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	if rest == 0 {
 		return written, nil
 	}
-	m, err := io.Copy(w, io.NewSectionReader(src, l.Offset+written, rest))
+	r := &checkedReader{r: io.NewSectionReader(src, l.Offset+written, rest), left: rest, last: l.last}
+	m, err := io.Copy(w, r)
 	written += m
 	if err == nil && m < rest {
 		err = ErrMismatch // the source became shorter
 	}
 	return written, err
+}
+
+// checkedReader passes on the tail of a line, refusing bytes that cannot
+// belong to it.
+type checkedReader struct {
+	r    io.Reader
+	left int64 // bytes of the line still to come
+	last bool  // the file's last line: its newline is optional
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := c.r.Read(p)
+	if n == 0 {
+		return 0, err
+	}
+	chunk := p[:n]
+	c.left -= int64(n)
+	if i := bytes.IndexByte(chunk, '\n'); i >= 0 && (c.left > 0 || i < n-1) {
+		return 0, ErrMismatch
+	}
+	if c.left == 0 && !c.last && chunk[n-1] != '\n' {
+		return 0, ErrMismatch
+	}
+	return n, err
 }
 
 // Find locates line n (from 1) in src, the source the index was built from.
@@ -110,6 +143,17 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		}
 		if j < 0 && int64(len(line.Head)) == line.Length && next.off < ix.size {
 			return Line{}, ErrMismatch // a line before the end must end with '\n'
+		}
+		if n == ix.lines {
+			line.last = true
+			if j < 0 {
+				// A final line without a newline grows if the file
+				// is appended to: check that the file still ends here.
+				var b [1]byte
+				if k, _ := src.ReadAt(b[:], ix.size); k != 0 {
+					return Line{}, ErrMismatch
+				}
+			}
 		}
 		return line, nil
 	}

@@ -43,7 +43,9 @@
 //	    96    4 content checksum: CRC-32C of the CRC-32C values (4 bytes each)
 //	            of the source's consecutive 1 MiB segments, the last one shorter
 //	   100    4 body checksum: CRC-32C of the body
-//	   104   20 reserved, zero
+//	   104    8 source status change time (ctime), nanoseconds since the
+//	            Unix epoch; 0 if unknown
+//	   112   12 reserved, zero
 //	   124    4 header checksum: CRC-32C of bytes 0..123
 //	   128 16*K body: K checkpoints, each line number (8) then byte offset (8)
 //
@@ -58,11 +60,21 @@
 // # Trust
 //
 // An index is used only if its header and body checksums hold, its table is
-// well formed, and its source size, modification time and fingerprint equal
-// those of the source as it is now (see [Index.Validate]). Reading a line also
-// checks that the bytes around it agree with the checkpoints, so a source that
-// changes in a way the fingerprint misses gives an error, not a wrong line.
-// [Index.Verify] compares the whole source with the index.
+// well formed, and its source's size, modification time, status change time
+// and fingerprint equal those of the source as it is now (see
+// [Index.Validate]). The status change time cannot be set by anyone, so a file
+// rewritten in place with its modification time put back, or replaced by
+// another, is caught even where the fingerprint's samples miss the change.
+//
+// Between validations (a server keeps serving from a validated index), reading
+// a line checks every byte the look-up reads against the checkpoints: the
+// newline before the checkpoint, no newline inside the line, a newline at its
+// end. A change that touches the line itself gives ErrMismatch, not a wrong
+// line. A change elsewhere that only renumbers lines (a newline added or
+// removed earlier in the file, the size unchanged) cannot be seen from the
+// line's neighbourhood: it is caught by the next Validate, which a server
+// runs whenever the file's size or times change. [Index.Verify] compares the
+// whole source with the index.
 package lineindex
 
 import (
@@ -108,6 +120,7 @@ type Index struct {
 	spacing     int64
 	size        int64
 	modTime     int64 // Unix nanoseconds
+	changeTime  int64 // Unix nanoseconds, 0 if unknown
 	lines       int64
 	fingerprint [32]byte
 	content     uint32
@@ -180,11 +193,12 @@ func Decode(r io.Reader) (*Index, error) {
 		return nil, corrupt("unsupported fingerprint parameters")
 	}
 	ix := &Index{
-		spacing: int64(le.Uint32(h[16:])),
-		size:    int64(le.Uint64(h[32:])),
-		modTime: int64(le.Uint64(h[40:])),
-		lines:   int64(le.Uint64(h[48:])),
-		content: le.Uint32(h[96:]),
+		spacing:    int64(le.Uint32(h[16:])),
+		size:       int64(le.Uint64(h[32:])),
+		modTime:    int64(le.Uint64(h[40:])),
+		lines:      int64(le.Uint64(h[48:])),
+		content:    le.Uint32(h[96:]),
+		changeTime: int64(le.Uint64(h[104:])),
 	}
 	copy(ix.fingerprint[:], h[64:96])
 	if !validSpacing(ix.spacing) {
@@ -198,14 +212,16 @@ func Decode(r io.Reader) (*Index, error) {
 	if k < 1 || k > uint64(ix.size/ix.spacing)+2 {
 		return nil, corrupt("impossible checkpoint count %d", k)
 	}
-	body := make([]byte, k*entryLen)
-	if _, err := io.ReadFull(r, body); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, corrupt("truncated body")
-		}
+	// Read what is there rather than allocate what the header claims: a
+	// damaged count must not cost more memory than the file holds.
+	body, err := io.ReadAll(io.LimitReader(r, int64(k*entryLen)+1))
+	if err != nil {
 		return nil, err
 	}
-	if n, _ := r.Read(make([]byte, 1)); n != 0 {
+	switch {
+	case uint64(len(body)) < k*entryLen:
+		return nil, corrupt("truncated body")
+	case uint64(len(body)) > k*entryLen:
 		return nil, corrupt("trailing bytes after the body")
 	}
 	if crc32.Checksum(body, castagnoli) != le.Uint32(h[100:]) {
@@ -274,6 +290,7 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	le.PutUint64(h[56:], uint64(len(ix.cps)))
 	copy(h[64:96], ix.fingerprint[:])
 	le.PutUint32(h[96:], ix.content)
+	le.PutUint64(h[104:], uint64(ix.changeTime))
 	le.PutUint32(h[100:], crc32.Checksum(body, castagnoli))
 	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
 	return buf, nil

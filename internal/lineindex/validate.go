@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"time"
 )
 
 // StaleError reports an index that does not describe its source as it is now.
@@ -31,6 +32,9 @@ func (ix *Index) Validate(f *os.File) error {
 	}
 	if fi.ModTime().UnixNano() != ix.modTime {
 		return stale("file modified at %v, index is for %v", fi.ModTime().UTC(), ix.ModTime().UTC())
+	}
+	if ct := changeTime(fi); ix.changeTime != 0 && ct != ix.changeTime {
+		return stale("file status changed at %v, index is for %v", time.Unix(0, ct).UTC(), time.Unix(0, ix.changeTime).UTC())
 	}
 	fp, err := fingerprint(f, ix.size)
 	if err != nil {
