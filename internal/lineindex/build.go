@@ -89,13 +89,14 @@ func BuildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 	}
 
 	ix := &Index{spacing: spacing, size: size, modTime: modTime.UnixNano(), fingerprint: fp}
+	var cps []checkpoint
 	var newlines int64 // in the tasks before the current one
 	for _, t := range tasks {
 		for _, c := range t.cps {
-			if n := len(ix.cps); n > 0 && ix.cps[n-1].off == c.off {
+			if n := len(cps); n > 0 && cps[n-1].off == c.off {
 				continue // a checkpoint that a long line carried into this task
 			}
-			ix.cps = append(ix.cps, checkpoint{line: newlines + c.line + 1, off: c.off})
+			cps = append(cps, checkpoint{line: newlines + c.line + 1, off: c.off})
 		}
 		newlines += t.newlines
 	}
@@ -103,7 +104,7 @@ func BuildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 	if size > 0 && !tasks[len(tasks)-1].endsWithNewline {
 		ix.lines++
 	}
-	ix.cps = append(ix.cps, checkpoint{line: ix.lines + 1, off: size})
+	ix.cps = encodeTable(append(cps, checkpoint{line: ix.lines + 1, off: size}))
 	ix.content = contentChecksum(segCRCs)
 	return ix, nil
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sort"
 )
 
 // MinBuffer is the smallest buffer [Index.Find] accepts.
@@ -89,9 +88,9 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 }
 
 // Find locates line n (from 1) in src, the source the index was built from.
-// It reads in windows of len(buf) bytes (at least MinBuffer) and allocates
-// nothing. Besides a RangeError it may fail with ErrMismatch, or with src's
-// read error.
+// It reads in windows of at most len(buf) bytes (at least MinBuffer), from
+// the nearer of the two checkpoints around the line, and allocates nothing.
+// Besides a RangeError it may fail with ErrMismatch, or with src's read error.
 func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	if n < 1 || n > ix.lines {
 		return Line{}, &RangeError{N: n, Lines: ix.lines}
@@ -99,13 +98,40 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	if len(buf) < MinBuffer {
 		return Line{}, fmt.Errorf("lineindex: Find needs a buffer of at least %d bytes", MinBuffer)
 	}
-	i := sort.Search(len(ix.cps), func(i int) bool { return ix.cps[i].line > n }) - 1
-	cp, next := ix.cps[i], ix.cps[i+1]
+	b := block{ix: ix, src: src, buf: buf, n: n}
+	b.cp, b.next = ix.cps.block(n)
+	// Scan back from the next checkpoint when the line is nearer to it, in
+	// a block of short lines that all end with a newline.
+	if b.next.off < ix.size && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {
+		return b.backward()
+	}
+	return b.forward()
+}
 
+// block is one look-up: line n lies between checkpoints cp and next.
+type block struct {
+	ix       *Index
+	src      io.ReaderAt
+	buf      []byte
+	n        int64
+	cp, next checkpoint
+}
+
+// guess returns how many bytes to read first to reach the end of line n
+// from a checkpoint with lines lines in between, assuming the lines of the
+// block have about the same length: enough, most of the time, for one read.
+func (b *block) guess(lines int64) int {
+	avg := (b.next.off - b.cp.off) / (b.next.line - b.cp.line)
+	return int(min((lines+2)*avg+256, int64(len(b.buf))))
+}
+
+// forward reads from the checkpoint before line n.
+func (b *block) forward() (Line, error) {
+	cp, next, n := b.cp, b.next, b.n
 	// The window starts one byte early, to check that a newline precedes
 	// the checkpoint.
 	from := max(cp.off-1, 0)
-	data, err := window(src, buf, from, next.off)
+	data, err := window(b.src, b.buf[:b.guess(n-cp.line)], from, next.off)
 	if err != nil {
 		return Line{}, err
 	}
@@ -124,7 +150,7 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		}
 		skip -= seen
 		start += int64(len(data))
-		if data, err = window(src, buf, start, next.off); err != nil {
+		if data, err = window(b.src, b.buf, start, next.off); err != nil {
 			return Line{}, err
 		}
 	}
@@ -141,16 +167,16 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		if j >= 0 && int64(j) != line.Length-1 {
 			return Line{}, ErrMismatch
 		}
-		if j < 0 && int64(len(line.Head)) == line.Length && next.off < ix.size {
+		if j < 0 && int64(len(line.Head)) == line.Length && next.off < b.ix.size {
 			return Line{}, ErrMismatch // a line before the end must end with '\n'
 		}
-		if n == ix.lines {
+		if n == b.ix.lines {
 			line.last = true
 			if j < 0 {
 				// A final line without a newline grows if the file
 				// is appended to: check that the file still ends here.
-				var b [1]byte
-				if k, _ := src.ReadAt(b[:], ix.size); k != 0 {
+				var one [1]byte
+				if k, _ := b.src.ReadAt(one[:], b.ix.size); k != 0 {
 					return Line{}, ErrMismatch
 				}
 			}
@@ -163,9 +189,9 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		line.Length, line.Head = int64(j)+1, data[:j+1]
 		return line, nil
 	}
-	if len(data) < len(buf) && start+int64(len(data)) < next.off {
+	if len(data) < len(b.buf) && start+int64(len(data)) < next.off {
 		// Read again from the line's start, to return it whole if it fits.
-		if data, err = window(src, buf, start, next.off); err != nil {
+		if data, err = window(b.src, b.buf, start, next.off); err != nil {
 			return Line{}, err
 		}
 		if j := bytes.IndexByte(data, '\n'); j >= 0 {
@@ -174,13 +200,60 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		}
 	}
 	for off := start + int64(len(data)); ; off += int64(len(data)) {
-		if data, err = window(src, buf, off, next.off); err != nil {
+		if data, err = window(b.src, b.buf, off, next.off); err != nil {
 			return Line{}, err
 		}
 		if j := bytes.IndexByte(data, '\n'); j >= 0 {
 			line.Length = off + int64(j) + 1 - start
 			return line, nil
 		}
+	}
+}
+
+// backward reads back from the next checkpoint, which a newline precedes:
+// line n ends at the m-th newline before it and starts after the (m+1)-th,
+// where m = next.line-n. Line n comes with its Head only if it lies whole in
+// the last window read.
+func (b *block) backward() (Line, error) {
+	cp, next := b.cp, b.next
+	m := next.line - b.n // newlines still to pass, line n's own included
+	lineEnd := int64(-1) // one past line n's newline, once seen
+	data, err := windowBefore(b.src, b.buf[:b.guess(m)], cp.off, next.off)
+	if err != nil {
+		return Line{}, err
+	}
+	if data[len(data)-1] != '\n' {
+		return Line{}, ErrMismatch
+	}
+	base := next.off - int64(len(data)) // offset of data[0]
+	for {
+		scan := data // what is left to look at, before line n's newline
+		if lineEnd < 0 {
+			pos, seen := lastNthNewline(data, m)
+			if pos >= 0 {
+				lineEnd = base + int64(pos) + 1
+				scan = data[:pos]
+			}
+			m -= seen
+		}
+		if lineEnd >= 0 {
+			if i := bytes.LastIndexByte(scan, '\n'); i >= 0 {
+				start := base + int64(i) + 1
+				line := Line{Number: b.n, Offset: start, Length: lineEnd - start}
+				if lineEnd <= base+int64(len(data)) {
+					line.Head = data[i+1 : int64(i+1)+line.Length]
+				}
+				return line, nil
+			}
+		}
+		// Read further back; the block's start comes before line n's.
+		if base <= cp.off {
+			return Line{}, ErrMismatch
+		}
+		if data, err = windowBefore(b.src, b.buf, cp.off, base); err != nil {
+			return Line{}, err
+		}
+		base -= int64(len(data))
 	}
 }
 
@@ -200,6 +273,13 @@ func window(src io.ReaderAt, buf []byte, off, limit int64) ([]byte, error) {
 		return nil, ErrMismatch
 	}
 	return nil, err
+}
+
+// windowBefore reads the bytes of src that end at end, starting no earlier
+// than from, as many as fit in buf.
+func windowBefore(src io.ReaderAt, buf []byte, from, end int64) ([]byte, error) {
+	off := max(from, end-int64(len(buf)))
+	return window(src, buf, off, end)
 }
 
 // nthNewline returns the position of the k-th newline in data (k ≥ 1), or -1
@@ -227,4 +307,23 @@ func nthNewline(data []byte, k int64) (pos int, seen int64) {
 		}
 		base += i + 1
 	}
+}
+
+// lastNthNewline returns the position of the k-th newline from the end of
+// data (k ≥ 1), or -1 and the number of newlines in data. It counts whole
+// strides from the end, then finds the newline forwards within its stride:
+// both vectorised, where a byte-wise backward search is not.
+func lastNthNewline(data []byte, k int64) (pos int, seen int64) {
+	const stride = 256
+	for end := len(data); end > 0; end -= stride {
+		start := max(end-stride, 0)
+		c := int64(bytes.Count(data[start:end], newline))
+		if seen+c >= k {
+			// The wanted newline is the (c-(k-seen)+1)-th of this stride.
+			i, _ := nthNewline(data[start:end], c-(k-seen)+1)
+			return start + i, k
+		}
+		seen += c
+	}
+	return -1, seen
 }

@@ -114,6 +114,50 @@ type checkpoint struct {
 	off  int64 // byte offset of the line's first byte
 }
 
+// table holds checkpoints as they are encoded in the index body, so that a
+// loaded index costs its file size in memory and no more.
+type table []byte
+
+func (t table) len() int { return len(t) / entryLen }
+
+func (t table) at(i int) checkpoint {
+	e := t[i*entryLen:]
+	return checkpoint{line: int64(binary.LittleEndian.Uint64(e)), off: int64(binary.LittleEndian.Uint64(e[8:]))}
+}
+
+func (t table) line(i int) int64 { return int64(binary.LittleEndian.Uint64(t[i*entryLen:])) }
+
+// block returns the last checkpoint at or before line n and the one after it.
+func (t table) block(n int64) (checkpoint, checkpoint) {
+	lo, hi := 0, t.len()-1 // line(lo) <= n < line(hi)
+	for hi-lo > 1 {
+		mid := int(uint(lo+hi) >> 1)
+		if t.line(mid) <= n {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return t.at(lo), t.at(hi)
+}
+
+func (t table) all() []checkpoint {
+	cps := make([]checkpoint, t.len())
+	for i := range cps {
+		cps[i] = t.at(i)
+	}
+	return cps
+}
+
+func encodeTable(cps []checkpoint) table {
+	t := make(table, len(cps)*entryLen)
+	for i, c := range cps {
+		binary.LittleEndian.PutUint64(t[i*entryLen:], uint64(c.line))
+		binary.LittleEndian.PutUint64(t[i*entryLen+8:], uint64(c.off))
+	}
+	return t
+}
+
 // Index is a decoded, immutable line index. Its methods are safe for
 // concurrent use.
 type Index struct {
@@ -124,7 +168,7 @@ type Index struct {
 	lines       int64
 	fingerprint [32]byte
 	content     uint32
-	cps         []checkpoint // sentinel included
+	cps         table // sentinel included
 }
 
 // Lines returns the number of lines in the indexed source.
@@ -143,7 +187,7 @@ func (ix *Index) Fingerprint() [32]byte { return ix.fingerprint }
 func (ix *Index) Spacing() int64 { return ix.spacing }
 
 // EncodedLen returns the size in bytes of the encoded index.
-func (ix *Index) EncodedLen() int64 { return headerLen + entryLen*int64(len(ix.cps)) }
+func (ix *Index) EncodedLen() int64 { return headerLen + int64(len(ix.cps)) }
 
 // CorruptError reports an index file that cannot be decoded.
 type CorruptError struct {
@@ -227,11 +271,7 @@ func Decode(r io.Reader) (*Index, error) {
 	if crc32.Checksum(body, castagnoli) != le.Uint32(h[100:]) {
 		return nil, corrupt("body checksum mismatch")
 	}
-	ix.cps = make([]checkpoint, k)
-	for i := range ix.cps {
-		e := body[i*entryLen:]
-		ix.cps[i] = checkpoint{line: int64(le.Uint64(e)), off: int64(le.Uint64(e[8:]))}
-	}
+	ix.cps = table(body)
 	if err := ix.checkTable(); err != nil {
 		return nil, err
 	}
@@ -246,21 +286,21 @@ func validSpacing(s int64) bool {
 // that look-ups can rely on them.
 func (ix *Index) checkTable() error {
 	cps := ix.cps
-	last := cps[len(cps)-1]
+	last := cps.at(cps.len() - 1)
 	if last.line != ix.lines+1 || last.off != ix.size {
 		return corrupt("sentinel (%d, %d) does not close %d lines of %d bytes", last.line, last.off, ix.lines, ix.size)
 	}
-	if ix.lines > 0 && (cps[0].line != 1 || cps[0].off != 0) {
+	if first := cps.at(0); ix.lines > 0 && (first.line != 1 || first.off != 0) {
 		return corrupt("first checkpoint is not line 1 at offset 0")
 	}
-	for i := 1; i < len(cps); i++ {
-		p, c := cps[i-1], cps[i]
+	for i := 1; i < cps.len(); i++ {
+		p, c := cps.at(i-1), cps.at(i)
 		if c.line <= p.line || c.off <= p.off || c.off-p.off < c.line-p.line {
 			return corrupt("checkpoint %d (%d, %d) does not follow (%d, %d)", i, c.line, c.off, p.line, p.off)
 		}
 		// Consecutive checkpoints lie in different grid cells (the sentinel
 		// may share the cell of the last checkpoint).
-		if i < len(cps)-1 && c.off/ix.spacing == p.off/ix.spacing {
+		if i < cps.len()-1 && c.off/ix.spacing == p.off/ix.spacing {
 			return corrupt("checkpoints %d and %d share a grid cell", i-1, i)
 		}
 	}
@@ -273,11 +313,7 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	le := binary.LittleEndian
 	buf := make([]byte, ix.EncodedLen())
 	h, body := buf[:headerLen], buf[headerLen:]
-	for i, c := range ix.cps {
-		e := body[i*entryLen:]
-		le.PutUint64(e, uint64(c.line))
-		le.PutUint64(e[8:], uint64(c.off))
-	}
+	copy(body, ix.cps)
 	copy(h, magic)
 	le.PutUint32(h[8:], Version)
 	le.PutUint32(h[12:], headerLen)
@@ -287,7 +323,7 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	le.PutUint64(h[32:], uint64(ix.size))
 	le.PutUint64(h[40:], uint64(ix.modTime))
 	le.PutUint64(h[48:], uint64(ix.lines))
-	le.PutUint64(h[56:], uint64(len(ix.cps)))
+	le.PutUint64(h[56:], uint64(ix.cps.len()))
 	copy(h[64:96], ix.fingerprint[:])
 	le.PutUint32(h[96:], ix.content)
 	le.PutUint64(h[104:], uint64(ix.changeTime))

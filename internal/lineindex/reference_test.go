@@ -70,9 +70,9 @@ func checkFile(t testing.TB, data []byte) {
 		if want := cmp.Or(spacing, DefaultSpacing); ix.Spacing() != want {
 			t.Fatalf("Spacing() = %d, want %d", ix.Spacing(), want)
 		}
-		if want := naiveCheckpoints(data, ix.Spacing()); !slices.Equal(ix.cps, want) {
+		if want := naiveCheckpoints(data, ix.Spacing()); !slices.Equal(ix.cps.all(), want) {
 			t.Fatalf("spacing %d: checkpoints differ from their definition:\n got %v\nwant %v",
-				ix.Spacing(), abbrev(ix.cps), abbrev(want))
+				ix.Spacing(), abbrev(ix.cps.all()), abbrev(want))
 		}
 		checkAllLines(t, ix, data, bufs...)
 		if spacing == 512 {
@@ -209,7 +209,7 @@ func TestManyEmptyLines(t *testing.T) {
 		if ix.Lines() != int64(n) {
 			t.Fatalf("Lines() = %d, want %d", ix.Lines(), n)
 		}
-		if want := naiveCheckpoints(data, ix.Spacing()); !slices.Equal(ix.cps, want) {
+		if want := naiveCheckpoints(data, ix.Spacing()); !slices.Equal(ix.cps.all(), want) {
 			t.Fatalf("checkpoints differ from their definition")
 		}
 		buf := make([]byte, 4096)

@@ -1,10 +1,10 @@
 package lineindex
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"time"
 )
 
@@ -60,7 +60,7 @@ func (ix *Index) Verify(ctx context.Context, f *os.File, opts BuildOptions) erro
 	switch {
 	case fresh.content != ix.content:
 		return stale("file content differs (checksum)")
-	case fresh.lines != ix.lines || !slices.Equal(fresh.cps, ix.cps):
+	case fresh.lines != ix.lines || !bytes.Equal(fresh.cps, ix.cps):
 		return stale("checkpoints differ from the file's lines")
 	}
 	return nil

@@ -349,8 +349,8 @@ func smallIndex(t testing.TB) (data, enc []byte) {
 	t.Helper()
 	data = numberedLines(60, 5)
 	ix := buildBytes(t, data, BuildOptions{Spacing: 512})
-	if len(ix.cps) < 5 {
-		t.Fatalf("only %d checkpoints", len(ix.cps))
+	if ix.cps.len() < 5 {
+		t.Fatalf("only %d checkpoints", ix.cps.len())
 	}
 	return data, encode(t, ix)
 }
