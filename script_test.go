@@ -2,10 +2,18 @@ package lined_test
 
 import (
 	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lined/lined/internal/command"
 	"github.com/rogpeppe/go-internal/testscript"
@@ -17,6 +25,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"mkindex": func() { os.Exit(command.Main(command.Mkindex())) },
 		"getline": func() { os.Exit(command.Main(command.Getline())) },
+		"lined":   func() { os.Exit(command.Main(command.Lined())) },
 	})
 }
 
@@ -27,10 +36,19 @@ func TestScripts(t *testing.T) {
 			// Keep the cache fallback inside the script's work directory.
 			env.Setenv("XDG_CACHE_HOME", env.WorkDir+"/cache")
 			env.Setenv("HOME", env.WorkDir+"/home")
+			// A free port on 127.0.0.1 for lined.
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return err
+			}
+			defer ln.Close()
+			env.Setenv("PORT", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exitcode": exitcode,
+			"exitcode":  exitcode,
+			"httpget":   httpget,
+			"waitready": waitready,
 		},
 	})
 }
@@ -55,4 +73,80 @@ func exitcode(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
+}
+
+// scriptClient talks to lined from scripts: no proxy, no redirects, bounded.
+var scriptClient = &http.Client{
+	Timeout:       10 * time.Second,
+	Transport:     &http.Transport{DisableKeepAlives: true},
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// httpget [-X METHOD] [-H 'Name: value']... [-o FILE] URL makes one request
+// and prints "HTTP " and the status, the response headers but Date (sorted),
+// a blank line and the body, to stdout; with -o the body goes to FILE
+// instead, byte for byte.
+func httpget(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("httpget", flag.ContinueOnError)
+	method := fs.String("X", "GET", "method")
+	out := fs.String("o", "", "write the body to `FILE`")
+	var headers []string
+	fs.Func("H", "request header `Name: value`", func(h string) error { headers = append(headers, h); return nil })
+	if neg || fs.Parse(args) != nil || fs.NArg() != 1 {
+		ts.Fatalf("usage: httpget [-X METHOD] [-H 'Name: value']... [-o FILE] URL")
+	}
+	req, err := http.NewRequest(*method, fs.Arg(0), nil)
+	ts.Check(err)
+	for _, h := range headers {
+		name, value, _ := strings.Cut(h, ":")
+		req.Header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
+	}
+	resp, err := scriptClient.Do(req)
+	ts.Check(err)
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	ts.Check(err)
+	w := ts.Stdout()
+	fmt.Fprintf(w, "HTTP %s\n", resp.Status)
+	for _, k := range slices.Sorted(func(yield func(string) bool) {
+		for k := range resp.Header {
+			if k != "Date" && !yield(k) {
+				return
+			}
+		}
+	}) {
+		for _, v := range resp.Header[k] {
+			fmt.Fprintf(w, "%s: %s\n", k, v)
+		}
+	}
+	fmt.Fprintln(w)
+	if *out != "" {
+		ts.Check(os.WriteFile(ts.MkAbs(*out), body, 0o644))
+		return
+	}
+	w.Write(body)
+}
+
+// waitready URL polls URL until it answers 200, for at most 10 s.
+func waitready(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitready URL")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	last := "no answer"
+	for time.Now().Before(deadline) {
+		resp, err := scriptClient.Get(args[0])
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = fmt.Sprintf("%s %q", resp.Status, body)
+		} else {
+			last = err.Error()
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ts.Fatalf("%s not ready within 10s: %s", args[0], last)
 }

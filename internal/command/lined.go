@@ -1,0 +1,181 @@
+package command
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/lined/lined/internal/server"
+	"github.com/urfave/cli/v2"
+)
+
+// Lined is the lined command line: flags and environment, logging, signals
+// and exit statuses. The server itself is package server.
+func Lined() *cli.App {
+	return &cli.App{
+		Name:      "lined",
+		Usage:     "serve the lines of a text file over HTTP",
+		UsageText: "lined --file FILE [--addr ADDR] [--index PATH] [options]\nlined --probe [--addr ADDR]",
+		Description: "Serves GET /lines/N (line N, from 1, exactly as stored), /healthz, /readyz,\n" +
+			"/metrics and / on ADDR. Listens at once; builds FILE's index in the background\n" +
+			"if there is no valid one. Stops gracefully on SIGINT or SIGTERM (a second\n" +
+			"signal stops it at once).\n" +
+			"Every flag but --probe can be set in the environment too (shown in brackets);\n" +
+			"APP_PORT sets the port when --addr is not given.\n" +
+			"Exit status: 0 after a clean stop, 1 if it cannot start, 2 on usage errors.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "file", Usage: "the text `FILE` to serve", EnvVars: []string{"LINED_FILE"}},
+			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `ADDR` (host:port)", EnvVars: []string{"LINED_ADDR"}},
+			indexFlag(),
+			&cli.IntFlag{Name: "workers", Usage: "`N` CPUs to use (GOMAXPROCS); 0: all", EnvVars: []string{"LINED_WORKERS", "NUM_OF_WORKERS"}},
+			&cli.StringFlag{Name: "cache-control", Value: "public, max-age=60", Usage: "Cache-Control `VALUE` of line responses; empty for none", EnvVars: []string{"LINED_CACHE_CONTROL"}},
+			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "on SIGINT/SIGTERM, give in-flight requests at most `DURATION`", EnvVars: []string{"LINED_SHUTDOWN_TIMEOUT"}},
+			&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "on SIGINT/SIGTERM, first let open connections finish and close for up to `DURATION` (within the shutdown timeout)", EnvVars: []string{"LINED_DRAIN"}},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: []string{"LINED_LOG_FORMAT"}},
+			&cli.BoolFlag{Name: "access-log", Usage: "log every request", EnvVars: []string{"LINED_ACCESS_LOG"}},
+			&cli.BoolFlag{Name: "probe", Usage: "request /healthz of the lined on ADDR's port and exit 0 if it answers 200, else 1 (for container health checks)"},
+		},
+		Action: linedAction,
+	}
+}
+
+func linedAction(c *cli.Context) error {
+	addr, err := listenAddr(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool("probe") {
+		return probe(addr)
+	}
+	name := c.String("file")
+	switch {
+	case c.NArg() > 0:
+		return usageError("unexpected argument %q (the file is given with --file)", c.Args().First())
+	case name == "":
+		return usageError("no file to serve: use --file FILE (or LINED_FILE)")
+	case c.Int("workers") < 0:
+		return usageError("--workers must be 0 (all CPUs) or more, not %d", c.Int("workers"))
+	case c.Duration("shutdown-timeout") <= 0 || c.Duration("drain") < 0:
+		return usageError("--shutdown-timeout must be positive and --drain not negative")
+	case strings.ContainsAny(c.String("cache-control"), "\r\n"):
+		return usageError("--cache-control must be one line")
+	}
+	log, err := newLogger(c.App.ErrWriter, c.String("log-format"))
+	if err != nil {
+		return err
+	}
+	if n := c.Int("workers"); n > 0 {
+		runtime.GOMAXPROCS(n)
+	}
+
+	f, err := openSource(name)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("cannot listen on %s: %v", addr, syscallReason(err))
+	}
+	srv := server.New(f, server.Config{
+		File:            name,
+		Open:            openSource,
+		IndexPaths:      indexPaths(c, name),
+		CacheControl:    c.String("cache-control"),
+		AccessLog:       c.Bool("access-log"),
+		Logger:          log,
+		ShutdownTimeout: c.Duration("shutdown-timeout"),
+		Drain:           c.Duration("drain"),
+	})
+	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal ends the process at once
+	}()
+	if err := srv.Run(ctx, ln); err != nil {
+		return fmt.Errorf("serving: %v", err)
+	}
+	return nil
+}
+
+const defaultAddr = ":8000"
+
+// listenAddr is --addr, or ":$APP_PORT" when --addr (LINED_ADDR) is not set
+// or empty.
+func listenAddr(c *cli.Context) (string, error) {
+	addr := c.String("addr")
+	if !c.IsSet("addr") || addr == "" {
+		addr = defaultAddr
+		if port := os.Getenv("APP_PORT"); port != "" {
+			addr = ":" + port
+		}
+	}
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", usageError("invalid address %q: want HOST:PORT or :PORT", addr)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && c.Bool("probe")) {
+		return "", usageError("invalid port %q in address %q", port, addr)
+	}
+	return addr, nil
+}
+
+func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	switch format {
+	case "text", "":
+		return slog.New(slog.NewTextHandler(w, nil)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, nil)), nil
+	}
+	return nil, usageError("--log-format must be text or json, not %q", format)
+}
+
+// syscallReason strips "listen tcp ADDR: bind:" from a listen error.
+func syscallReason(err error) error {
+	var se *os.SyscallError
+	if errors.As(err, &se) {
+		return se.Err
+	}
+	return err
+}
+
+// probeTimeout bounds the whole probe, connection included.
+const probeTimeout = 2 * time.Second
+
+// probe requests /healthz from the lined listening on addr: on its host, or
+// on 127.0.0.1 if it listens on all addresses.
+func probe(addr string) error {
+	host, port, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	url := "http://" + net.JoinHostPort(host, port) + "/healthz"
+	client := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{}} // no proxy
+	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("probe: %s: %v", url, syscallReason(err))
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("probe: %s: %s", url, resp.Status)
+	}
+	return nil
+}

@@ -1,0 +1,307 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// version builds the content of version v of a file of n lines. Every line
+// names its version and number, and lengths differ between versions, so a
+// line served from the wrong version or at the wrong offset shows.
+func version(v, n int) []byte {
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		fmt.Fprintf(&b, "v%d:%d:%s\n", v, i, strings.Repeat("x", (i*7+v*13)%50))
+	}
+	return []byte(b.String())
+}
+
+// checkLine fails if body, answered 200 for line n, is not line n of one of
+// the versions the file has had.
+func checkLine(t *testing.T, n int, body string, versions map[int][]string) {
+	t.Helper()
+	v, _, _ := strings.Cut(strings.TrimPrefix(body, "v"), ":")
+	vi, err := strconv.Atoi(v)
+	lines, ok := versions[vi]
+	if err != nil || !ok || n > len(lines) || lines[n-1] != body {
+		t.Errorf("WRONG LINE: /lines/%d answered %q", n, body)
+	}
+}
+
+// Lines appended to the file are served within 5 s (the default check
+// interval is 1 s; a 413 wakes the watcher at once). The ETag changes.
+func TestAppendedLinesServed(t *testing.T) {
+	ts := startServer(t, version(1, 10), func(s *Server) { s.cfg.CheckInterval = time.Second })
+	ts.waitReady()
+	etag := ts.get("/lines/1").header.Get("ETag")
+	f, err := os.OpenFile(ts.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("appended line\n")
+	f.Close()
+	start := time.Now()
+	// Without asking for the new line: the ticker finds the change.
+	waitFor(t, 5*time.Second, "the appended line served", func() bool {
+		r := ts.do("HEAD", "/readyz")
+		return r.code == 200 && ts.s.cur.Load().lines == 11
+	})
+	t.Logf("appended line visible after %v", time.Since(start))
+	if r := ts.get("/lines/11"); r.code != 200 || r.body != "appended line\n" {
+		t.Errorf("line 11: %d %q", r.code, r.body)
+	}
+	if r := ts.get("/lines/1"); r.code != 200 || r.body != splitLines(version(1, 10))[0] {
+		t.Errorf("line 1 after the append: %d %q", r.code, r.body)
+	} else if r.header.Get("ETag") == etag {
+		t.Error("the ETag did not change with the file")
+	}
+}
+
+// A request beyond the end wakes the watcher: the appended line is served
+// even though the periodic check would not come for an hour.
+func TestBeyondEndWakesWatcher(t *testing.T) {
+	ts := startServer(t, []byte("one\n"), func(s *Server) { s.cfg.CheckInterval = time.Hour })
+	ts.waitReady()
+	f, err := os.OpenFile(ts.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("two\n")
+	f.Close()
+	waitFor(t, 5*time.Second, "line 2 served", func() bool { return ts.get("/lines/2").body == "two\n" })
+}
+
+// A file truncated in place: lines that are gone are never served (503
+// until re-indexed, then 413), the others are, and nothing crashes.
+func TestTruncatedFile(t *testing.T) {
+	ts := startServer(t, version(1, 100))
+	ts.waitReady()
+	lines := splitLines(version(1, 100))
+	keep := len(strings.Join(lines[:40], ""))
+	if err := os.Truncate(ts.file, int64(keep)+3); err != nil { // mid-line 41
+		t.Fatal(err)
+	}
+	want := map[int][]string{1: lines}
+	for n := 35; n <= 45; n++ {
+		r := ts.get("/lines/" + strconv.Itoa(n))
+		switch {
+		case r.code == 200 && n <= 40:
+			checkLine(t, n, r.body, want)
+		case r.code == 503 || r.code == 413 && n > 41:
+		default:
+			t.Errorf("line %d right after the truncation: %d %q", n, r.code, r.body)
+		}
+	}
+	waitFor(t, 5*time.Second, "re-indexed after truncation", func() bool { return ts.get("/lines/42").code == 413 })
+	if r := ts.get("/lines/41"); r.code != 200 || r.body != lines[40][:3] {
+		t.Errorf("line 41, cut short: %d %q, want %q", r.code, r.body, lines[40][:3])
+	}
+	if r := ts.get("/lines/40"); r.body != lines[39] {
+		t.Errorf("line 40: %d %q", r.code, r.body)
+	}
+	ts.checkNoLeak("after truncation", ts.get("/lines/42"))
+}
+
+// A file replaced by another (renamed over it): the old one is served until
+// the new one is indexed, then the new one.
+func TestReplacedFile(t *testing.T) {
+	ts := startServer(t, version(1, 50))
+	ts.waitReady()
+	next := ts.file + ".new"
+	if err := os.WriteFile(next, version(2, 60), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, ts.file); err != nil {
+		t.Fatal(err)
+	}
+	versions := map[int][]string{1: splitLines(version(1, 50)), 2: splitLines(version(2, 60))}
+	waitFor(t, 5*time.Second, "the new file served", func() bool {
+		r := ts.get("/lines/7")
+		if r.code == 200 {
+			checkLine(t, 7, r.body, versions)
+		}
+		return strings.HasPrefix(r.body, "v2:")
+	})
+	if r := ts.get("/lines/60"); r.body != versions[2][59] {
+		t.Errorf("line 60 of the new file: %d %q", r.code, r.body)
+	}
+	if !strings.Contains(ts.logs.String(), "the path names another file") {
+		t.Errorf("the log does not say why it re-indexed:\n%s", ts.logs.String())
+	}
+}
+
+// A deleted file is still served from the open descriptor, with a warning;
+// a new file at the path is picked up.
+func TestDeletedFile(t *testing.T) {
+	ts := startServer(t, version(1, 20))
+	ts.waitReady()
+	if err := os.Remove(ts.file); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "a warning that the path is gone", func() bool {
+		return strings.Contains(ts.logs.String(), "level=WARN msg=\"the file's path is gone")
+	})
+	lines := splitLines(version(1, 20))
+	for n := 1; n <= 20; n++ {
+		if r := ts.get("/lines/" + strconv.Itoa(n)); r.code != 200 || r.body != lines[n-1] {
+			t.Fatalf("line %d of the deleted file: %d %q", n, r.code, r.body)
+		}
+	}
+	if r := ts.get("/readyz"); r.code != 200 {
+		t.Errorf("/readyz with the path gone: %d", r.code)
+	}
+	if err := os.WriteFile(ts.file, version(3, 5), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "the new file served", func() bool { return strings.HasPrefix(ts.get("/lines/1").body, "v3:") })
+}
+
+// A file changed in place, keeping its size and with its modification time
+// put back, is caught when a line read does not match the index: 503,
+// never a wrong line, and it is indexed again from scratch (the saved index
+// looks valid by size and time).
+func TestChangeCaughtByMismatch(t *testing.T) {
+	ts := startServer(t, []byte("aaaa\nbb\n"))
+	ts.waitReady()
+	fi, _ := os.Stat(ts.file)
+	if err := os.WriteFile(ts.file, []byte("a\nb\nccc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(ts.file, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if r := ts.get("/lines/2"); r.code != 503 || r.header.Get("Retry-After") == "" || r.body != bodyChanged {
+		t.Errorf("line 2 of the changed file: %d %q, want 503 %q", r.code, r.body, bodyChanged)
+	}
+	waitFor(t, 5*time.Second, "line 3 of the changed file", func() bool { return ts.get("/lines/3").body == "ccc\n" })
+	if r := ts.get("/lines/2"); r.body != "b\n" {
+		t.Errorf("line 2 after re-indexing: %d %q", r.code, r.body)
+	}
+}
+
+// When a line read does not match the index but the file's stat does (a
+// change no stat shows), the file is indexed again from scratch: the saved
+// index looks valid and must not be trusted.
+func TestMismatchForcesRebuild(t *testing.T) {
+	ts := startServer(t, []byte("a\nb\n"))
+	ts.waitReady()
+	g := ts.s.cur.Load()
+	g.stale.Store(true) // as readFailed does on lineindex.ErrMismatch
+	ts.s.poke()
+	if r := ts.get("/lines/1"); r.code != 503 || r.body != bodyChanged {
+		t.Errorf("line 1 of a stale generation: %d %q", r.code, r.body)
+	}
+	waitFor(t, 5*time.Second, "a new generation", func() bool { return ts.s.cur.Load() != g })
+	if r := ts.get("/lines/2"); r.code != 200 || r.body != "b\n" {
+		t.Errorf("line 2 after the rebuild: %d %q", r.code, r.body)
+	}
+	logs := ts.logs.String()
+	for _, want := range []string{
+		`reason="a line read from the file did not match the index"`,
+		`msg=indexing file=` + ts.file + ` reason="the file no longer matched its index"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// Under concurrent load the file is rewritten in place, truncated, appended
+// to, replaced, deleted and recreated. No request may crash the server or
+// get a wrong line; at the end the last version is served.
+func TestChangesUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds")
+	}
+	ts := startServer(t, version(1, 300), func(s *Server) { s.cfg.CheckInterval = 20 * time.Millisecond })
+	ts.waitReady()
+	var mu sync.Mutex
+	versions := map[int][]string{1: splitLines(version(1, 300))}
+	snapshot := func() map[int][]string {
+		mu.Lock()
+		defer mu.Unlock()
+		m := make(map[int][]string, len(versions))
+		for k, v := range versions {
+			m[k] = v
+		}
+		return m
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var ok, unavailable, other atomic.Int64
+	for w := range 4 {
+		wg.Go(func() {
+			r := rand.New(rand.NewSource(int64(w)))
+			for ctx.Err() == nil {
+				n := 1 + r.Intn(400)
+				resp := ts.get("/lines/" + strconv.Itoa(n))
+				switch resp.code {
+				case 200:
+					ok.Add(1)
+					checkLine(t, n, resp.body, snapshot())
+				case 503, 413:
+					unavailable.Add(1)
+					ts.checkNoLeak("under load", resp)
+				default:
+					other.Add(1)
+					t.Errorf("line %d under load: %d %q", n, resp.code, resp.body)
+				}
+			}
+		})
+	}
+
+	write := func(v, n int, how string) {
+		mu.Lock()
+		versions[v] = splitLines(version(v, n))
+		mu.Unlock()
+		switch how {
+		case "rewrite":
+			os.WriteFile(ts.file, version(v, n), 0o644)
+		case "rename":
+			os.WriteFile(ts.file+".tmp", version(v, n), 0o644)
+			os.Rename(ts.file+".tmp", ts.file)
+		case "recreate":
+			os.Remove(ts.file)
+			time.Sleep(50 * time.Millisecond)
+			os.WriteFile(ts.file, version(v, n), 0o644)
+		}
+	}
+	steps := []func(){
+		func() { write(2, 250, "rewrite") },
+		func() { // append: the old lines stay
+			mu.Lock()
+			versions[2] = splitLines(version(2, 350))
+			mu.Unlock()
+			f, _ := os.OpenFile(ts.file, os.O_APPEND|os.O_WRONLY, 0)
+			f.Write(version(2, 350)[len(version(2, 250)):])
+			f.Close()
+		},
+		func() { os.Truncate(ts.file, int64(len(version(2, 120)))) },
+		func() { write(3, 200, "rename") },
+		func() { write(4, 380, "recreate") },
+		func() { write(5, 10, "rewrite") },
+		func() { write(6, 300, "rename") },
+	}
+	for _, step := range steps {
+		time.Sleep(300 * time.Millisecond)
+		step()
+	}
+	want := splitLines(version(6, 300))
+	waitFor(t, 5*time.Second, "the last version served", func() bool { return ts.get("/lines/300").body == want[299] })
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	wg.Wait()
+	t.Logf("under load: %d lines served, %d 503/413, %d other", ok.Load(), unavailable.Load(), other.Load())
+	if ok.Load() < 100 {
+		t.Errorf("only %d lines served under load", ok.Load())
+	}
+}

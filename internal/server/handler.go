@@ -1,0 +1,313 @@
+package server
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lined/lined/internal/lineindex"
+)
+
+// Header values, shared by all responses: they are set into the header map
+// directly, which spares net/http's canonicalisation and an allocation each.
+var (
+	textPlain  = []string{"text/plain; charset=utf-8"}
+	nosniff    = []string{"nosniff"}
+	allowGet   = []string{"GET, HEAD"}
+	retryAfter = []string{"1"}
+	connClose  = []string{"close"}
+)
+
+// smallLengths are the Content-Length values of short bodies.
+var smallLengths = func() (t [1024][]string) {
+	for i := range t {
+		t[i] = []string{strconv.Itoa(i)}
+	}
+	return t
+}()
+
+func contentLength(n int64) []string {
+	if n < int64(len(smallLengths)) {
+		return smallLengths[n]
+	}
+	return []string{strconv.FormatInt(n, 10)}
+}
+
+// bufSize is the size of the buffers lines are found with: a line that fits
+// is written from it in one piece; a longer one streams from the file.
+const bufSize = 16 << 10
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
+
+// Fixed response bodies. No body ever carries a path or an error's text;
+// those go to the log.
+const (
+	bodyNotFound  = "not found\n"
+	bodyMethod    = "method not allowed: use GET or HEAD\n"
+	bodyIndexing  = "not ready: the file is being indexed, try again shortly\n"
+	bodyChanged   = "the file changed and is being indexed again, try again shortly\n"
+	bodyReadError = "internal error: the line could not be read\n"
+	bodyStopping  = "stopping\n"
+)
+
+const linesPrefix = "/lines/"
+
+// ServeHTTP routes a request. It matches the path as the client sent it,
+// before percent-decoding: /lines/%31 is not /lines/1 but a malformed
+// number (400), so that every line has exactly one URL.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	h := w.Header()
+	h["X-Content-Type-Options"] = nosniff
+	if s.draining.Load() {
+		h["Connection"] = connClose
+	}
+	path := r.URL.EscapedPath()
+	var code int
+	var n int64
+	switch {
+	case strings.HasPrefix(path, linesPrefix):
+		code, n = s.serveLine(w, r, path[len(linesPrefix):])
+	case path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			code, n = methodNotAllowed(w, r)
+			break
+		}
+		switch path {
+		case "/":
+			code, n = text(w, r, http.StatusOK, s.about())
+		case "/healthz":
+			code, n = text(w, r, http.StatusOK, "ok\n")
+		case "/readyz":
+			code, n = s.readyz(w, r)
+		case "/metrics":
+			code, n = s.metrics.serve(w, r)
+		}
+	default:
+		code, n = text(w, r, http.StatusNotFound, bodyNotFound)
+	}
+	took := time.Since(start)
+	s.metrics.observe(code, n, took)
+	if s.cfg.AccessLog {
+		s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method), slog.String("path", r.RequestURI),
+			slog.Int("status", code), slog.Int64("bytes", n),
+			slog.Duration("duration", took), slog.String("remote", r.RemoteAddr))
+	}
+}
+
+// text answers with a short plain-text body (none for HEAD).
+func text(w http.ResponseWriter, r *http.Request, code int, body string) (int, int64) {
+	h := w.Header()
+	h["Content-Type"] = textPlain
+	h["Content-Length"] = contentLength(int64(len(body)))
+	w.WriteHeader(code)
+	if r.Method == http.MethodHead {
+		return code, 0
+	}
+	n, _ := io.WriteString(w, body)
+	return code, int64(n)
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request) (int, int64) {
+	w.Header()["Allow"] = allowGet
+	return text(w, r, http.StatusMethodNotAllowed, bodyMethod)
+}
+
+// unavailable answers 503 with Retry-After.
+func unavailable(w http.ResponseWriter, r *http.Request, body string) (int, int64) {
+	w.Header()["Retry-After"] = retryAfter
+	return text(w, r, http.StatusServiceUnavailable, body)
+}
+
+func (s *Server) about() string {
+	if g := s.cur.Load(); g != nil {
+		return g.about
+	}
+	return notLoadedAbout
+}
+
+var notLoadedAbout = strings.Replace(aboutText, "%s", "is being indexed", 1)
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) (int, int64) {
+	g := s.cur.Load()
+	switch {
+	case s.draining.Load():
+		return text(w, r, http.StatusServiceUnavailable, bodyStopping)
+	case g != nil && !g.stale.Load():
+		return text(w, r, http.StatusOK, "ready: "+strconv.FormatInt(g.lines, 10)+" lines\n")
+	case s.building.Load():
+		return text(w, r, http.StatusServiceUnavailable, s.progressText()+"\n")
+	case g != nil:
+		return text(w, r, http.StatusServiceUnavailable, "the file changed; waiting to index it again\n")
+	}
+	return text(w, r, http.StatusServiceUnavailable, "loading\n")
+}
+
+// serveLine answers GET or HEAD /lines/arg.
+func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (int, int64) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return methodNotAllowed(w, r)
+	}
+	n, err := lineindex.ParseLineNumber(arg)
+	if err != nil {
+		return text(w, r, http.StatusBadRequest, "invalid line number: "+err.Error()+"\n")
+	}
+	g := s.acquire()
+	if g == nil {
+		return unavailable(w, r, bodyIndexing)
+	}
+	defer g.release()
+	if g.stale.Load() {
+		return unavailable(w, r, bodyChanged)
+	}
+	if n > g.lines {
+		s.poke() // lines may have been appended
+		return text(w, r, http.StatusRequestEntityTooLarge,
+			(&lineindex.RangeError{N: n, Lines: g.lines}).Error()+"\n")
+	}
+
+	var tag [64]byte
+	etag := g.appendETag(tag[:0], n)
+	h := w.Header()
+	if s.cacheControl != nil {
+		h["Cache-Control"] = s.cacheControl
+	}
+	if etagMatch(r.Header["If-None-Match"], etag) {
+		if !s.unchanged(g) {
+			return unavailable(w, r, bodyChanged)
+		}
+		h["Etag"] = []string{string(etag)}
+		w.WriteHeader(http.StatusNotModified)
+		return http.StatusNotModified, 0
+	}
+
+	bufp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bufp)
+	line, err := g.ix.Find(g.f, n, *bufp)
+	if err == nil && !s.unchanged(g) {
+		err = lineindex.ErrMismatch
+	}
+	if err != nil {
+		return s.readFailed(w, r, g, n, err)
+	}
+	h["Etag"] = []string{string(etag)}
+	h["Content-Type"] = textPlain
+	h["Content-Length"] = contentLength(line.Length)
+	if r.Method == http.MethodHead {
+		w.WriteHeader(http.StatusOK)
+		return http.StatusOK, 0
+	}
+	if int64(len(line.Head)) == line.Length {
+		written, _ := w.Write(line.Head) // a failed write is the client's going
+		return http.StatusOK, int64(written)
+	}
+	return http.StatusOK, s.stream(w, g, line, *bufp)
+}
+
+// unchanged tells whether g's file is still as it was indexed (see
+// statMatches); if not, g is stale and the watcher is woken.
+func (s *Server) unchanged(g *generation) bool {
+	if g.statMatches() {
+		return true
+	}
+	g.stale.Store(true)
+	s.poke()
+	return false
+}
+
+// readFailed answers a line that could not be read: 503 if the file no
+// longer matches the index (it is indexed again), else 500.
+func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, g *generation, n int64, err error) (int, int64) {
+	if errors.Is(err, lineindex.ErrMismatch) {
+		g.stale.Store(true)
+		s.poke()
+		s.log.Warn("the file no longer matches its index; indexing it again", "file", s.cfg.File, "line", n)
+		return unavailable(w, r, bodyChanged)
+	}
+	s.log.Error("cannot read a line", "file", s.cfg.File, "line", n, "err", err)
+	s.poke()
+	return text(w, r, http.StatusInternalServerError, bodyReadError)
+}
+
+// etagMatch tells whether an If-None-Match header (values) matches etag:
+// "*", or a list of entity tags compared weakly, as RFC 9110 says.
+func etagMatch(values []string, etag []byte) bool {
+	for _, v := range values {
+		for v != "" {
+			var t string
+			t, v, _ = strings.Cut(v, ",")
+			t = strings.TrimSpace(t)
+			if t == "*" || strings.TrimPrefix(t, "W/") == string(etag) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// stream writes a line longer than the buffer: the head Find read, then
+// the rest from the file through buf, never the whole line at once. It
+// returns the number of bytes written. If the file cannot be read or no
+// longer matches, the response is cut short (net/http then closes the
+// connection, as the body is shorter than its Content-Length) and the error
+// logged; the client sees a failed transfer, never wrong bytes.
+func (s *Server) stream(w http.ResponseWriter, g *generation, line lineindex.Line, buf []byte) int64 {
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout, buf: buf}
+	src := &recordingReaderAt{r: g.f}
+	n, err := line.WriteTo(dw, src)
+	switch {
+	case err == nil:
+	case src.err != nil || errors.Is(err, lineindex.ErrMismatch):
+		if errors.Is(err, lineindex.ErrMismatch) {
+			g.stale.Store(true)
+		}
+		s.poke()
+		s.log.Error("cannot read a line; response cut short", "file", s.cfg.File, "line", line.Number, "err", err)
+	default:
+		s.log.Debug("client went away during a long line", "line", line.Number, "err", err)
+	}
+	return n
+}
+
+// deadlineWriter pushes the connection's write deadline forward before each
+// write, so that a long line is bounded by the client's pace rather than by
+// one timeout for the whole response.
+type deadlineWriter struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	buf     []byte
+}
+
+func (d *deadlineWriter) Write(p []byte) (int, error) {
+	_ = d.rc.SetWriteDeadline(time.Now().Add(d.timeout))
+	return d.w.Write(p)
+}
+
+// ReadFrom copies through d's buffer, so that each write gets its deadline.
+func (d *deadlineWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.CopyBuffer(writerOnly{d}, r, d.buf)
+}
+
+type writerOnly struct{ io.Writer }
+
+// recordingReaderAt remembers a read error, to tell a failing file from a
+// failing client.
+type recordingReaderAt struct {
+	r   io.ReaderAt
+	err error
+}
+
+func (r *recordingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := r.r.ReadAt(p, off)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
+}

@@ -1,0 +1,124 @@
+package server
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the server's Prometheus metrics, in a registry of its own.
+type metrics struct {
+	requests *prometheus.CounterVec
+	byCode   map[int]prometheus.Counter // the codes the server answers, resolved once
+	latency  prometheus.Histogram
+	bytes    prometheus.Counter
+	lines    prometheus.Gauge
+	size     prometheus.Gauge
+	build    prometheus.Gauge
+	builds   prometheus.Counter
+	handler  http.Handler
+}
+
+func newMetrics(s *Server) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "lined_http_requests_total", Help: "HTTP requests answered, by status code.",
+		}, []string{"code"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "lined_http_request_duration_seconds", Help: "Time to answer a request, body written.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}),
+		bytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lined_http_response_body_bytes_total", Help: "Bytes of response bodies written.",
+		}),
+		lines: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lined_file_lines", Help: "Lines in the served file, as indexed.",
+		}),
+		size: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lined_file_bytes", Help: "Size of the served file, as indexed.",
+		}),
+		build: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "lined_index_build_seconds", Help: "How long the last index build took (0: the index was loaded, not built).",
+		}),
+		builds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lined_index_builds_total", Help: "Index builds since the start.",
+		}),
+		byCode: map[int]prometheus.Counter{},
+	}
+	for _, code := range []int{200, 304, 400, 404, 405, 413, 500, 503} {
+		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	reg.MustRegister(m.requests, m.latency, m.bytes, m.lines, m.size, m.build, m.builds,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lined_ready", Help: "1 when lines are served, 0 while indexing or stopping.",
+		}, func() float64 {
+			if g := s.cur.Load(); g != nil && !g.stale.Load() && !s.draining.Load() {
+				return 1
+			}
+			return 0
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lined_http_open_connections", Help: "HTTP connections open now.",
+		}, func() float64 { return float64(s.conns.Load()) }),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errorLogger{s}})
+	return m
+}
+
+// observe counts one answered request.
+func (m *metrics) observe(code int, bytes int64, took time.Duration) {
+	c, ok := m.byCode[code]
+	if !ok {
+		c = m.requests.WithLabelValues(strconv.Itoa(code))
+	}
+	c.Inc()
+	m.bytes.Add(float64(bytes))
+	m.latency.Observe(took.Seconds())
+}
+
+func (m *metrics) loaded(g *generation) {
+	m.lines.Set(float64(g.lines))
+	m.size.Set(float64(g.size))
+}
+
+func (m *metrics) built(took time.Duration) {
+	m.build.Set(took.Seconds())
+	m.builds.Inc()
+}
+
+// serve writes the metrics; the status is 200 unless gathering failed.
+func (m *metrics) serve(w http.ResponseWriter, r *http.Request) (int, int64) {
+	cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
+	m.handler.ServeHTTP(cw, r)
+	return cw.code, cw.n
+}
+
+type countingWriter struct {
+	http.ResponseWriter
+	code int
+	n    int64
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// errorLogger routes promhttp's errors to the server's log.
+type errorLogger struct{ s *Server }
+
+func (e errorLogger) Println(v ...any) { e.s.log.Error("metrics", "err", fmt.Sprint(v...)) }

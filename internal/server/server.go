@@ -1,0 +1,233 @@
+// Package server is lined's HTTP side: it serves GET /lines/N from one file
+// through its sparse index (package lineindex), keeps the index in step
+// with the file, and stops without failing a request it accepted.
+//
+// # State
+//
+// What a request needs — the open file, its index and the values derived
+// from them, such as the ETag prefix — is one immutable generation,
+// published through an atomic pointer. Requests load it and never lock;
+// a new generation replaces the old one whole when the file has been
+// (re)indexed. Each generation counts the requests using its file, and the
+// file is closed when the last of them is done, so a generation can be
+// retired while a long line is still streaming from it.
+//
+// # Loading and watching
+//
+// Run listens first and loads in the background: an index that is valid
+// for the file is used at once (its validation reads a few sampled blocks,
+// whatever the file's size); otherwise the file is indexed, with progress
+// on /readyz and in the log, and the index saved for next time (if it
+// cannot be saved, it is served from memory). Until then /lines/N answers
+// 503 with Retry-After.
+//
+// A watcher stats the path every second, and at once after a 413 or a line
+// that did not match its index. When the file changed (size, modification
+// time) or the path names another file, the current generation is marked
+// stale and the file indexed again; a stale generation serves no line
+// (503), so a wrong line is never served. Each request also checks, after
+// reading, that the open file still has the size and modification time
+// that were indexed: one fstat, and a write is caught by the first request
+// that follows it. A change that keeps both (the modification time put
+// back) shows when a line read disagrees with the index: that line is
+// answered 503 and the file indexed again from scratch. If the path is deleted, the open file is kept and
+// served as long as it does not change; a warning is logged.
+//
+// # Stopping
+//
+// http.Server.Shutdown alone closes keep-alive connections it sees as idle,
+// and drops requests that clients had already sent on them. Run does
+// better: when its context ends it closes the listener, answers every
+// further response with "Connection: close", waits up to Config.Drain for
+// the open connections to finish and close, and only then calls Shutdown
+// for what is left, within Config.ShutdownTimeout.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config tunes a Server. Zero durations take the defaults shown.
+type Config struct {
+	// File is the path of the served file, as the user gave it. It is
+	// logged, never shown to clients.
+	File string
+	// Open opens File again when it changed; nil means os.Open.
+	Open func(name string) (*os.File, error)
+	// IndexPaths are where the index is looked for and saved, in order
+	// (lineindex.Locations, or the user's --index).
+	IndexPaths []string
+	// CacheControl is the Cache-Control of line responses; empty: none.
+	CacheControl string
+	// AccessLog logs one line per request.
+	AccessLog bool
+	Logger    *slog.Logger // nil: slog.Default()
+
+	ShutdownTimeout   time.Duration // 10s: the whole stop, drain included
+	Drain             time.Duration // 1s: grace for open connections, see the package doc
+	CheckInterval     time.Duration // 1s: how often the file is stat'ed
+	ReadHeaderTimeout time.Duration // 5s
+	ReadTimeout       time.Duration // 10s
+	IdleTimeout       time.Duration // 60s
+	// WriteTimeout bounds writing a response; a line longer than a buffer
+	// gets it anew before each write, so a slow client that keeps reading
+	// can take a huge line, and one that stops is cut.
+	WriteTimeout   time.Duration // 30s
+	MaxHeaderBytes int           // 8 KiB; net/http answers 431 beyond it
+}
+
+func (c *Config) setDefaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.ShutdownTimeout, 10*time.Second)
+	def(&c.Drain, time.Second)
+	def(&c.CheckInterval, time.Second)
+	def(&c.ReadHeaderTimeout, 5*time.Second)
+	def(&c.ReadTimeout, 10*time.Second)
+	def(&c.IdleTimeout, 60*time.Second)
+	def(&c.WriteTimeout, 30*time.Second)
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = 8 << 10
+	}
+	if c.Open == nil {
+		c.Open = os.Open
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	c.Drain = min(c.Drain, c.ShutdownTimeout)
+}
+
+// Server serves one file. Create it with New, then call Run.
+type Server struct {
+	cfg          Config
+	log          *slog.Logger
+	cacheControl []string // header value, nil for none
+	metrics      *metrics
+
+	first    *os.File // the file New was given, until Run hands it to the watcher
+	cur      atomic.Pointer[generation]
+	kick     chan struct{} // wakes the watcher early
+	building atomic.Bool   // an index build is running
+	progress struct{ done, total atomic.Int64 }
+
+	addr     string      // where Run listens, for the log
+	draining atomic.Bool // stopping: Connection: close, /readyz 503
+	conns    atomic.Int64
+
+	// beforeBuild, if set by a test, runs before an index build starts.
+	beforeBuild func()
+}
+
+// New returns a server for the file f, already opened from cfg.File; the
+// server owns it from now on.
+func New(f *os.File, cfg Config) *Server {
+	cfg.setDefaults()
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger,
+		first: f,
+		kick:  make(chan struct{}, 1),
+	}
+	if cfg.CacheControl != "" {
+		s.cacheControl = []string{cfg.CacheControl}
+	}
+	s.metrics = newMetrics(s)
+	return s
+}
+
+// Run serves HTTP on ln and keeps the file indexed until ctx ends, then
+// stops gracefully (see the package documentation) and returns nil. It
+// returns an error only if serving failed for another reason.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	s.addr = ln.Addr().String()
+	s.log.Info("listening", "addr", s.addr, "file", s.cfg.File)
+
+	bg, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	first := s.first
+	s.first = nil
+	wg.Go(func() { s.watch(bg, first) })
+
+	srv := s.httpServer()
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	var err error
+	select {
+	case err = <-served:
+		srv.Close()
+	case <-ctx.Done():
+		cancel()
+		s.stop(srv, ln)
+		if serr := <-served; !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, http.ErrServerClosed) {
+			err = serr
+		}
+	}
+	cancel()
+	wg.Wait()
+	if g := s.cur.Swap(nil); g != nil {
+		g.release()
+	}
+	return err
+}
+
+// httpServer is the hardened http.Server: bounded header and request read
+// times, idle connections closed after a while, small headers, and a write
+// timeout that long lines extend as they stream.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ConnState:         s.connState,
+	}
+}
+
+func (s *Server) connState(_ net.Conn, st http.ConnState) {
+	switch st {
+	case http.StateNew:
+		s.conns.Add(1)
+	case http.StateClosed, http.StateHijacked:
+		s.conns.Add(-1)
+	}
+}
+
+// stop closes the listener, lets open connections finish their current
+// request and close (each response now says Connection: close), then shuts
+// the server down within what is left of the shutdown timeout.
+func (s *Server) stop(srv *http.Server, ln net.Listener) {
+	start := time.Now()
+	deadline := start.Add(s.cfg.ShutdownTimeout)
+	s.log.Info("stopping", "connections", s.conns.Load(), "drain", s.cfg.Drain, "timeout", s.cfg.ShutdownTimeout)
+	s.draining.Store(true)
+	if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("closing the listener", "err", err)
+	}
+	for drainEnd := start.Add(s.cfg.Drain); s.conns.Load() > 0 && time.Now().Before(drainEnd); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Warn("shutdown timeout: closing the remaining connections", "connections", s.conns.Load(), "err", err)
+		srv.Close()
+	}
+	s.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond))
+}
