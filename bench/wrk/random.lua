@@ -1,0 +1,38 @@
+-- wrk script: GET /lines/N with N uniform at random in 1..M.
+--
+--   LINED_M=10578366 wrk -t1 -c100 -d10s -s bench/wrk/random.lua http://127.0.0.1:8000
+--   wrk -t1 -c100 -d10s -s bench/wrk/random.lua http://127.0.0.1:8000 -- 10578366
+--
+-- M comes from the first script argument or else the LINED_M environment
+-- variable; LINED_SEED (default 1) seeds the generator, so runs repeat the
+-- same sequence. The same script drives every server of bench/run.sh, so the
+-- client does the same work for each. done() prints one machine-readable
+-- line, "WRK_RESULT key=value ...", after wrk's own report.
+
+local M
+local head, tail
+
+function init(args)
+   M = tonumber(args[1] or os.getenv("LINED_M") or "")
+   if not M or M < 1 or M ~= math.floor(M) then
+      error("random.lua: give M (lines in the file) as '-- M' or in LINED_M")
+   end
+   math.randomseed(tonumber(os.getenv("LINED_SEED") or "") or 1)
+   -- wrk.init has set the Host header before calling init.
+   head = "GET /lines/"
+   tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
+end
+
+function request()
+   return head .. math.random(M) .. tail
+end
+
+function done(summary, latency, requests)
+   local e = summary.errors
+   io.write(string.format(
+      "WRK_RESULT requests=%d duration_us=%d rps=%.1f p50_us=%d p99_us=%d max_us=%d " ..
+      "connect=%d read=%d write=%d status=%d timeout=%d bytes=%d\n",
+      summary.requests, summary.duration, summary.requests / (summary.duration / 1e6),
+      latency:percentile(50), latency:percentile(99), latency.max,
+      e.connect, e.read, e.write, e.status, e.timeout, summary.bytes))
+end
