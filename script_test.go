@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/lined/lined/internal/command"
+	"github.com/lined/lined/internal/command/lined"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
@@ -25,7 +26,7 @@ func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"mkindex": func() { os.Exit(command.Main(command.Mkindex())) },
 		"getline": func() { os.Exit(command.Main(command.Getline())) },
-		"lined":   func() { os.Exit(command.Main(command.Lined())) },
+		"lined":   func() { os.Exit(command.Main(lined.App())) },
 	})
 }
 

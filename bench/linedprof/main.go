@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/lined/lined/internal/command"
+	"github.com/lined/lined/internal/command/lined"
 )
 
 func main() {
@@ -19,5 +20,5 @@ func main() {
 		addr = "127.0.0.1:6060"
 	}
 	go func() { log.Println(http.ListenAndServe(addr, nil)) }()
-	os.Exit(command.Main(command.Lined()))
+	os.Exit(command.Main(lined.App()))
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/lined/lined/internal/command"
+	"github.com/lined/lined/internal/command/lined"
 )
 
-func main() { os.Exit(command.Main(command.Lined())) }
+func main() { os.Exit(command.Main(lined.App())) }

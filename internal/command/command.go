@@ -1,5 +1,6 @@
-// Package command holds the command lines of mkindex, getline and lined, so
-// that their thin main packages and the end-to-end tests run the same code.
+// Package command holds the command lines of mkindex and getline, and what
+// all three tools share (lined's is in command/lined), so that their thin
+// main packages and the end-to-end tests run the same code.
 package command
 
 import (
@@ -43,7 +44,8 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.msg }
 
-func usageError(format string, args ...any) error {
+// UsageError is an error that exits 2 and points to --help.
+func UsageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, msg: fmt.Sprintf(format, args...), usage: true}
 }
 
@@ -59,16 +61,18 @@ func exitStatus(code int) error {
 // Errors are printed as "NAME: message"; usage errors exit 2 with a pointer
 // to --help, other errors with their exit status (1 by default).
 func Main(app *cli.App) int {
-	return run(app, os.Args, os.Stderr)
+	return Run(app, os.Args, os.Stderr)
 }
 
-func run(app *cli.App, args []string, stderr io.Writer) int {
+// Run runs app with args, printing errors to stderr, and returns the exit
+// status (see Main).
+func Run(app *cli.App, args []string, stderr io.Writer) int {
 	app.Version = version()
 	app.HideHelpCommand = true
 	app.ErrWriter = stderr
 	app.ExitErrHandler = func(*cli.Context, error) {} // statuses are ours
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return usageError("%v", err)
+		return UsageError("%v", err)
 	}
 	err := app.Run(args)
 	if err == nil {
@@ -105,9 +109,9 @@ func describe(name string, err error) string {
 	return fmt.Sprintf("%s: %v", name, err)
 }
 
-// openSource opens a file to index or read lines from, refusing anything but
+// OpenSource opens a file to index or read lines from, refusing anything but
 // a regular file (a directory, a device, a FIFO) with a clear reason.
-func openSource(name string) (*os.File, error) {
+func OpenSource(name string) (*os.File, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return nil, errors.New(describe(name, err))
@@ -128,8 +132,8 @@ func openSource(name string) (*os.File, error) {
 	return f, nil
 }
 
-// indexFlag is the --index flag every tool shares.
-func indexFlag() *cli.StringFlag {
+// IndexFlag is the --index flag every tool shares.
+func IndexFlag() *cli.StringFlag {
 	return &cli.StringFlag{
 		Name:    "index",
 		Usage:   "index file `PATH` (default: FILE.idx, or the user cache directory if FILE's directory is not writable)",

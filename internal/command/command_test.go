@@ -18,7 +18,7 @@ func runTool(t *testing.T, app *cli.App, stdin string, args ...string) (stdout, 
 	var out, errs bytes.Buffer
 	app.Writer = &out
 	app.Reader = strings.NewReader(stdin)
-	status = run(app, append([]string{app.Name}, args...), &errs)
+	status = Run(app, append([]string{app.Name}, args...), &errs)
 	return out.String(), errs.String(), status
 }
 

@@ -24,7 +24,7 @@ func Getline() *cli.App {
 		Description: "Prints the bytes of each line N (numbered from 1) exactly as stored, terminator\n" +
 			"included, in the order asked. Builds and caches FILE's index first if needed.\n" +
 			"Exit status: 0 all lines printed; 1 some N beyond the end of FILE; 2 usage or I/O error.",
-		Flags:  []cli.Flag{indexFlag()},
+		Flags:  []cli.Flag{IndexFlag()},
 		Action: getlineAction,
 	}
 }
@@ -32,7 +32,7 @@ func Getline() *cli.App {
 func getlineAction(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) < 2 {
-		return usageError("want FILE and at least one line number N (or - to read them from stdin)")
+		return UsageError("want FILE and at least one line number N (or - to read them from stdin)")
 	}
 	name, wanted := args[0], args[1:]
 	fromStdin := len(wanted) == 1 && wanted[0] == "-"
@@ -41,13 +41,13 @@ func getlineAction(c *cli.Context) error {
 		for _, s := range wanted {
 			n, err := lineindex.ParseLineNumber(s)
 			if err != nil {
-				return usageError("invalid line number %q: %v", s, err)
+				return UsageError("invalid line number %q: %v", s, err)
 			}
 			numbers = append(numbers, n)
 		}
 	}
 
-	f, err := openSource(name)
+	f, err := OpenSource(name)
 	if err != nil {
 		return &exitError{code: exitUsage, msg: err.Error()}
 	}
@@ -89,7 +89,7 @@ func getlineAction(c *cli.Context) error {
 // loadIndex returns a valid index for f, building it if needed and saying
 // why on stderr when an index was there but could not be used.
 func loadIndex(ctx context.Context, c *cli.Context, name string, f *os.File) (lineindex.Loaded, error) {
-	paths := indexPaths(c, name)
+	paths := IndexPaths(c, name)
 	l, err := lineindex.Load(ctx, f, paths, lineindex.LoadOptions{
 		OnBuild: func(reason error) {
 			if !errors.Is(reason, lineindex.ErrNoIndex) {
@@ -146,12 +146,12 @@ func (p *printer) printFrom(r io.Reader) error {
 	for lineNo := 1; ; lineNo++ {
 		text, err := in.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			return usageError("stdin:%d: line too long for a line number", lineNo)
+			return UsageError("stdin:%d: line too long for a line number", lineNo)
 		}
 		if s := string(bytes.TrimSpace(text)); s != "" {
 			n, perr := lineindex.ParseLineNumber(s)
 			if perr != nil {
-				return usageError("stdin:%d: invalid line number %q: %v", lineNo, s, perr)
+				return UsageError("stdin:%d: invalid line number %q: %v", lineNo, s, perr)
 			}
 			if perr := p.print(n); perr != nil {
 				return perr

@@ -232,7 +232,7 @@ func TestHelperTool(t *testing.T) {
 			break
 		}
 	}
-	os.Exit(run(app(), append([]string{os.Getenv("LINED_HELPER")}, args...), os.Stderr))
+	os.Exit(Run(app(), append([]string{os.Getenv("LINED_HELPER")}, args...), os.Stderr))
 }
 
 func copyExe(t *testing.T, from, to string) {
@@ -295,7 +295,7 @@ func TestGetlineHugeLineMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	status := run(app, []string{"getline", path, "2"}, os.Stderr)
+	status := Run(app, []string{"getline", path, "2"}, os.Stderr)
 	runtime.ReadMemStats(&after)
 	if status != 0 || counter.n != int64(len(line)) {
 		t.Fatalf("status %d, wrote %d bytes, want %d", status, counter.n, len(line))

@@ -23,7 +23,7 @@ func Mkindex() *cli.App {
 			"find any line at once. An index that is up to date is left alone unless --force.\n" +
 			"One summary line per file goes to stderr. Exit status: 0 success, 1 failure, 2 usage.",
 		Flags: []cli.Flag{
-			indexFlag(),
+			IndexFlag(),
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "rebuild even if the index is up to date"},
 			&cli.BoolFlag{Name: "check", Usage: "verify the existing index against every byte of FILE, write nothing; exit 1 if it is missing, stale or corrupt"},
 		},
@@ -34,10 +34,10 @@ func Mkindex() *cli.App {
 func mkindexAction(c *cli.Context) error {
 	files := c.Args().Slice()
 	if len(files) == 0 {
-		return usageError("no FILE given")
+		return UsageError("no FILE given")
 	}
 	if c.IsSet("index") && len(files) > 1 {
-		return usageError("--index names one index, but %d files were given", len(files))
+		return UsageError("--index names one index, but %d files were given", len(files))
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -47,9 +47,9 @@ func mkindexAction(c *cli.Context) error {
 		var summary string
 		var err error
 		if c.Bool("check") {
-			summary, err = checkIndex(ctx, name, indexPaths(c, name))
+			summary, err = checkIndex(ctx, name, IndexPaths(c, name))
 		} else {
-			summary, err = writeIndex(ctx, name, indexPaths(c, name), c.Bool("force"))
+			summary, err = writeIndex(ctx, name, IndexPaths(c, name), c.Bool("force"))
 		}
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "mkindex: %v\n", err)
@@ -64,7 +64,9 @@ func mkindexAction(c *cli.Context) error {
 	return exitStatus(status)
 }
 
-func indexPaths(c *cli.Context, file string) []string {
+// IndexPaths returns where the index of file is looked for: --index if
+// given, else lineindex.Locations.
+func IndexPaths(c *cli.Context, file string) []string {
 	if p := c.String("index"); p != "" {
 		return []string{p}
 	}
@@ -74,7 +76,7 @@ func indexPaths(c *cli.Context, file string) []string {
 // writeIndex indexes the file name unless a valid index exists (or force),
 // and returns its summary line.
 func writeIndex(ctx context.Context, name string, paths []string, force bool) (string, error) {
-	f, err := openSource(name)
+	f, err := OpenSource(name)
 	if err != nil {
 		return "", err
 	}
@@ -102,7 +104,7 @@ func writeIndex(ctx context.Context, name string, paths []string, force bool) (s
 
 // checkIndex verifies the index of name against every byte of it.
 func checkIndex(ctx context.Context, name string, paths []string) (string, error) {
-	f, err := openSource(name)
+	f, err := OpenSource(name)
 	if err != nil {
 		return "", err
 	}

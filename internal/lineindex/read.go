@@ -83,6 +83,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 )
@@ -256,9 +257,7 @@ func Decode(r io.Reader) (*Index, error) {
 	if k < 1 || k > uint64(ix.size/ix.spacing)+2 {
 		return nil, corrupt("impossible checkpoint count %d", k)
 	}
-	// Read what is there rather than allocate what the header claims: a
-	// damaged count must not cost more memory than the file holds.
-	body, err := io.ReadAll(io.LimitReader(r, int64(k*entryLen)+1))
+	body, err := readBody(r, int64(k*entryLen))
 	if err != nil {
 		return nil, err
 	}
@@ -276,6 +275,30 @@ func Decode(r io.Reader) (*Index, error) {
 		return nil, err
 	}
 	return ix, nil
+}
+
+// readBody reads the body the header announces and one byte more, if
+// there is one. It allocates what the header claims only when the file's size
+// confirms it; otherwise it reads what is there, so that a damaged count
+// cannot cost more memory than the file holds.
+func readBody(r io.Reader, want int64) ([]byte, error) {
+	if f, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() == headerLen+want {
+			body := make([]byte, want, want+1)
+			n, err := io.ReadFull(r, body)
+			if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+				return nil, err
+			}
+			body = body[:n]
+			if n == len(body) {
+				if m, _ := r.Read(body[n : n+1]); m > 0 {
+					body = body[:n+1]
+				}
+			}
+			return body, nil
+		}
+	}
+	return io.ReadAll(io.LimitReader(r, want+1))
 }
 
 func validSpacing(s int64) bool {

@@ -1,4 +1,7 @@
-package command
+// Package lined is the lined command line: flags and environment, logging,
+// signals and exit statuses. The server itself is package server. It lives
+// apart from mkindex and getline so that they do not link the server.
+package lined
 
 import (
 	"context"
@@ -16,13 +19,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/lined/lined/internal/command"
 	"github.com/lined/lined/internal/server"
 	"github.com/urfave/cli/v2"
 )
 
-// Lined is the lined command line: flags and environment, logging, signals
+// App is the lined command line: flags and environment, logging, signals
 // and exit statuses. The server itself is package server.
-func Lined() *cli.App {
+func App() *cli.App {
 	return &cli.App{
 		Name:      "lined",
 		Usage:     "serve the lines of a text file over HTTP",
@@ -37,7 +41,7 @@ func Lined() *cli.App {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "file", Usage: "the text `FILE` to serve", EnvVars: []string{"LINED_FILE"}},
 			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `ADDR` (host:port)", EnvVars: []string{"LINED_ADDR"}},
-			indexFlag(),
+			command.IndexFlag(),
 			&cli.IntFlag{Name: "workers", Usage: "`N` CPUs to use (GOMAXPROCS); 0: all", EnvVars: []string{"LINED_WORKERS", "NUM_OF_WORKERS"}},
 			&cli.StringFlag{Name: "cache-control", Value: "public, max-age=60", Usage: "Cache-Control `VALUE` of line responses; empty for none", EnvVars: []string{"LINED_CACHE_CONTROL"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "on SIGINT/SIGTERM, give in-flight requests at most `DURATION`", EnvVars: []string{"LINED_SHUTDOWN_TIMEOUT"}},
@@ -61,15 +65,15 @@ func linedAction(c *cli.Context) error {
 	name := c.String("file")
 	switch {
 	case c.NArg() > 0:
-		return usageError("unexpected argument %q (the file is given with --file)", c.Args().First())
+		return command.UsageError("unexpected argument %q (the file is given with --file)", c.Args().First())
 	case name == "":
-		return usageError("no file to serve: use --file FILE (or LINED_FILE)")
+		return command.UsageError("no file to serve: use --file FILE (or LINED_FILE)")
 	case c.Int("workers") < 0:
-		return usageError("--workers must be 0 (all CPUs) or more, not %d", c.Int("workers"))
+		return command.UsageError("--workers must be 0 (all CPUs) or more, not %d", c.Int("workers"))
 	case c.Duration("shutdown-timeout") <= 0 || c.Duration("drain") < 0:
-		return usageError("--shutdown-timeout must be positive and --drain not negative")
+		return command.UsageError("--shutdown-timeout must be positive and --drain not negative")
 	case strings.ContainsAny(c.String("cache-control"), "\r\n"):
-		return usageError("--cache-control must be one line")
+		return command.UsageError("--cache-control must be one line")
 	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-format"))
 	if err != nil {
@@ -79,7 +83,7 @@ func linedAction(c *cli.Context) error {
 		runtime.GOMAXPROCS(n)
 	}
 
-	f, err := openSource(name)
+	f, err := command.OpenSource(name)
 	if err != nil {
 		return err
 	}
@@ -90,8 +94,8 @@ func linedAction(c *cli.Context) error {
 	}
 	srv := server.New(f, server.Config{
 		File:            name,
-		Open:            openSource,
-		IndexPaths:      indexPaths(c, name),
+		Open:            command.OpenSource,
+		IndexPaths:      command.IndexPaths(c, name),
 		CacheControl:    c.String("cache-control"),
 		AccessLog:       c.Bool("access-log"),
 		Logger:          log,
@@ -124,10 +128,10 @@ func listenAddr(c *cli.Context) (string, error) {
 	}
 	_, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", usageError("invalid address %q: want HOST:PORT or :PORT", addr)
+		return "", command.UsageError("invalid address %q: want HOST:PORT or :PORT", addr)
 	}
 	if p, err := strconv.ParseUint(port, 10, 16); err != nil || (p == 0 && c.Bool("probe")) {
-		return "", usageError("invalid port %q in address %q", port, addr)
+		return "", command.UsageError("invalid port %q in address %q", port, addr)
 	}
 	return addr, nil
 }
@@ -139,7 +143,7 @@ func newLogger(w io.Writer, format string) (*slog.Logger, error) {
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, nil)), nil
 	}
-	return nil, usageError("--log-format must be text or json, not %q", format)
+	return nil, command.UsageError("--log-format must be text or json, not %q", format)
 }
 
 // syscallReason strips "listen tcp ADDR: bind:" from a listen error.

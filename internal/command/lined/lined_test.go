@@ -1,4 +1,4 @@
-package command
+package lined
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lined/lined/internal/command"
 	"github.com/urfave/cli/v2"
 )
 
@@ -19,7 +20,7 @@ import (
 func runLined(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var stderr bytes.Buffer
-	code := run(Lined(), append([]string{"lined"}, args...), &stderr)
+	code := command.Run(App(), append([]string{"lined"}, args...), &stderr)
 	return code, stderr.String()
 }
 
@@ -139,13 +140,13 @@ func TestListenAddr(t *testing.T) {
 	} {
 		t.Setenv("APP_PORT", tt.appPort)
 		var got string
-		app := Lined()
+		app := App()
 		app.Action = func(c *cli.Context) error {
 			var err error
 			got, err = listenAddr(c)
 			return err
 		}
-		if code := run(app, append([]string{"lined"}, tt.args...), &bytes.Buffer{}); code != 0 || got != tt.want {
+		if code := command.Run(app, append([]string{"lined"}, tt.args...), &bytes.Buffer{}); code != 0 || got != tt.want {
 			t.Errorf("%q with APP_PORT=%q: %q (status %d), want %q", tt.args, tt.appPort, got, code, tt.want)
 		}
 	}
