@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -139,4 +140,10 @@ func IndexFlag() *cli.StringFlag {
 		Usage:   "index file `PATH` (default: FILE.idx, or the user cache directory if FILE's directory is not writable)",
 		EnvVars: []string{"LINED_INDEX"},
 	}
+}
+
+// OneLine is err's message on one line: the reasons of an error that joins
+// several (one per place an index was tried) separated by "; ".
+func OneLine(err error) string {
+	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }

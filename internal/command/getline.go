@@ -101,7 +101,7 @@ func loadIndex(ctx context.Context, c *cli.Context, name string, f *os.File) (li
 		return l, &exitError{code: exitUsage, msg: fmt.Sprintf("%s: cannot index: %v", name, buildError(err))}
 	}
 	if l.SaveErr != nil {
-		fmt.Fprintf(c.App.ErrWriter, "getline: %s: warning: index not saved, it will be built again next time: %v\n", name, l.SaveErr)
+		fmt.Fprintf(c.App.ErrWriter, "getline: %s: warning: index not saved, it will be built again next time: %s\n", name, OneLine(l.SaveErr))
 	}
 	return l, nil
 }

@@ -96,7 +96,7 @@ func writeIndex(ctx context.Context, name string, paths []string, force bool) (s
 	elapsed := time.Since(start)
 	path, err := lineindex.Save(ix, paths)
 	if err != nil {
-		return "", fmt.Errorf("%s: cannot write the index: %v", name, err)
+		return "", fmt.Errorf("%s: cannot write the index: %s", name, OneLine(err))
 	}
 	return fmt.Sprintf("%s: indexed %s in %.2fs (%s/s)", name, describeIndex(ix, path),
 		elapsed.Seconds(), sizeString(int64(float64(ix.Size())/max(elapsed.Seconds(), 1e-9)))), nil

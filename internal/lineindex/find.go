@@ -284,17 +284,21 @@ func windowBefore(src io.ReaderAt, buf []byte, from, end int64) ([]byte, error) 
 
 // nthNewline returns the position of the k-th newline in data (k ≥ 1), or -1
 // and the number of newlines in data. Long runs are skipped by counting,
-// which is vectorised, rather than by finding each newline.
+// which is vectorised, rather than by finding each newline: in strides of
+// 1 KiB, then 128 and 16 bytes within the stride that holds the newline, so
+// that dense newlines (a file of empty lines) cost a few dozen calls, not
+// one per newline.
 func nthNewline(data []byte, k int64) (pos int, seen int64) {
-	const stride = 1024
 	base := 0
-	for k-seen > 8 && len(data)-base > stride {
-		c := int64(bytes.Count(data[base:base+stride], newline))
-		if seen+c >= k {
-			break
+	for _, stride := range [...]int{1024, 128, 16} {
+		for k-seen > 8 && len(data)-base > stride {
+			c := int64(bytes.Count(data[base:base+stride], newline))
+			if seen+c >= k {
+				break
+			}
+			seen += c
+			base += stride
 		}
-		seen += c
-		base += stride
 	}
 	for {
 		i := bytes.IndexByte(data[base:], '\n')

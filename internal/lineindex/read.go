@@ -184,6 +184,20 @@ func (ix *Index) ModTime() time.Time { return time.Unix(0, ix.modTime) }
 // Fingerprint returns the sampled-content fingerprint of the source.
 func (ix *Index) Fingerprint() [32]byte { return ix.fingerprint }
 
+// ChangeTime returns the status change time (ctime) the source had when it
+// was indexed, or the zero time if it is not known (see [Index.Validate]).
+func (ix *Index) ChangeTime() time.Time {
+	if ix.changeTime == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ix.changeTime)
+}
+
+// ContentChecksum returns the checksum of the whole source's content, as
+// recorded in the header: it differs between sources of different content
+// (barring a CRC-32C collision) even where the sampled fingerprint does not.
+func (ix *Index) ContentChecksum() uint32 { return ix.content }
+
 // Spacing returns the checkpoint spacing in bytes.
 func (ix *Index) Spacing() int64 { return ix.spacing }
 

@@ -1,14 +1,23 @@
 package lineindex
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
 
 // WriteFile writes the index to path atomically: to a temporary file in the
 // same directory, synced to disk, then renamed over path. On any failure the
-// temporary file is removed and path is left as it was.
+// temporary file is removed and path is left as it was; the error names
+// path (not the temporary file) and wraps the system's reason, such as
+// syscall.ENOSPC.
 func (ix *Index) WriteFile(path string) (err error) {
+	defer func() {
+		if err != nil {
+			err = &writeError{path: path, err: err}
+		}
+	}()
 	data, err := ix.MarshalBinary()
 	if err != nil {
 		return err
@@ -50,3 +59,25 @@ func (ix *Index) WriteFile(path string) (err error) {
 	}
 	return nil
 }
+
+// writeError reports a failure to write the index at path: the reason,
+// without the name of the temporary file it happened to.
+type writeError struct {
+	path string
+	err  error
+}
+
+func (e *writeError) Error() string {
+	reason := e.err
+	var pe *fs.PathError
+	var le *os.LinkError
+	switch {
+	case errors.As(reason, &pe):
+		reason = pe.Err
+	case errors.As(reason, &le):
+		reason = le.Err
+	}
+	return e.path + ": " + reason.Error()
+}
+
+func (e *writeError) Unwrap() error { return e.err }

@@ -36,7 +36,7 @@ func loadedServer(tb testing.TB, content []byte) *Server {
 		File: file, IndexPaths: []string{file + ".idx"},
 		CacheControl: "public, max-age=60", Logger: slog.New(slog.DiscardHandler),
 	})
-	if err := s.load(tb.Context(), f, nil); err != nil {
+	if err := s.load(tb.Context(), f, nil, true); err != nil {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { s.cur.Load().release() })

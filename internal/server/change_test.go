@@ -110,8 +110,9 @@ func TestTruncatedFile(t *testing.T) {
 	ts.checkNoLeak("after truncation", ts.get("/lines/42"))
 }
 
-// A file replaced by another (renamed over it): the old one is served until
-// the new one is indexed, then the new one.
+// A file replaced by another (renamed over it): never a wrong line, then
+// the new one. (The old file lost its link, which moved its status change
+// time: it is answered 503 until the new one is indexed.)
 func TestReplacedFile(t *testing.T) {
 	ts := startServer(t, version(1, 50))
 	ts.waitReady()

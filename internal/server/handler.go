@@ -67,7 +67,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		h["Connection"] = connClose
 	}
-	path := r.URL.EscapedPath()
+	path := requestPath(r)
 	var code int
 	var n int64
 	switch {
@@ -99,6 +99,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", code), slog.Int64("bytes", n),
 			slog.Duration("duration", took), slog.String("remote", r.RemoteAddr))
 	}
+}
+
+// requestPath is the path of r exactly as the client sent it: the request
+// target up to '?', after "scheme://authority" in the absolute form. Not
+// r.URL.EscapedPath, which decodes and escapes again a path that is not a
+// valid escaping (one with a raw byte ≥ 0x80, say), so that /%6Cines/1\xff
+// would be routed as /lines/1%FF. A request made in-process, without a
+// RequestURI, falls back to EscapedPath.
+func requestPath(r *http.Request) string {
+	p := r.RequestURI
+	if p == "" {
+		return r.URL.EscapedPath()
+	}
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	if p != "" && p[0] != '/' {
+		if _, rest, ok := strings.Cut(p, "://"); ok {
+			p = ""
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				p = rest[i:]
+			}
+		}
+	}
+	return p
 }
 
 // text answers with a short plain-text body (none for HEAD).
@@ -167,7 +192,13 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 		return unavailable(w, r, bodyChanged)
 	}
 	if n > g.lines {
-		s.poke() // lines may have been appended
+		// Lines may have been appended. The count is only true of the file
+		// as it was indexed: if it changed since, say so rather than give
+		// a count that may be stale (unchanged wakes the watcher).
+		if !s.unchanged(g) {
+			return unavailable(w, r, bodyChanged)
+		}
+		s.poke()
 		return text(w, r, http.StatusRequestEntityTooLarge,
 			(&lineindex.RangeError{N: n, Lines: g.lines}).Error()+"\n")
 	}

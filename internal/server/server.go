@@ -23,15 +23,22 @@
 //
 // A watcher stats the path every second, and at once after a 413 or a line
 // that did not match its index. When the file changed (size, modification
-// time) or the path names another file, the current generation is marked
-// stale and the file indexed again; a stale generation serves no line
-// (503), so a wrong line is never served. Each request also checks, after
-// reading, that the open file still has the size and modification time
-// that were indexed: one fstat, and a write is caught by the first request
-// that follows it. A change that keeps both (the modification time put
-// back) shows when a line read disagrees with the index: that line is
-// answered 503 and the file indexed again from scratch. If the path is deleted, the open file is kept and
-// served as long as it does not change; a warning is logged.
+// time, status change time) or the path names another file, the current
+// generation is marked stale and the file indexed again; a stale
+// generation serves no line (503), so a wrong line is never served. Each
+// request also checks, after reading (or before a 413), that the open file
+// still has the size, modification time and status change time that were
+// indexed: one fstat, and a write is caught by the first request that
+// follows it. The status change time catches a rewrite that kept the size
+// and put the modification time back, which may renumber lines without
+// moving a byte near them; it also moves on a rename, link, unlink or
+// chmod, which stat cannot tell from a rewrite followed by one of them, so
+// the file is read again then too: through the path if it still leads to
+// the file or now names another, else through the open descriptor (the
+// file was deleted or renamed away). A line read that disagrees with the
+// index is answered 503 and the file indexed again from scratch. A deleted
+// file is kept open and served as long as it does not change; a warning is
+// logged.
 //
 // # Stopping
 //

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ type generation struct {
 	index   string // where the index came from or went to; "" if in memory only
 	size    int64  // of the file as indexed
 	modTime int64  // of the file as indexed, Unix nanoseconds
+	ctime   int64  // its status change time as indexed, Unix nanoseconds; 0 if unknown
 	lines   int64
 	etag    string // `"tag-`: line N's ETag is etag + N + `"`
 	about   string // the body of GET /
@@ -41,12 +43,17 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string) *generation {
 		f: f, fd: int(f.Fd()), ix: ix, index: index,
 		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
 	}
-	// The ETag changes with any change of the file the index notices.
+	if ct := ix.ChangeTime(); !ct.IsZero() {
+		g.ctime = ct.UnixNano()
+	}
+	// The ETag changes with any change of the file the index notices: its
+	// content checksum covers every byte, where the fingerprint samples.
 	h := sha256.New()
 	fp := ix.Fingerprint()
 	h.Write(fp[:])
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(g.size)))
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(g.modTime)))
+	h.Write(binary.LittleEndian.AppendUint32(nil, ix.ContentChecksum()))
 	g.etag = `"` + hex.EncodeToString(h.Sum(nil)[:8]) + "-"
 	g.about = fmt.Sprintf(aboutText, fmt.Sprintf("has %d lines (%d bytes)", g.lines, g.size))
 	g.refs.Store(1)
@@ -135,7 +142,7 @@ func (s *Server) watch(ctx context.Context, first *os.File) {
 		}
 		lastErr = err.Error()
 	}
-	if err := s.load(ctx, first, nil); err != nil {
+	if err := s.load(ctx, first, nil, true); err != nil {
 		first.Close()
 		fail(err)
 	}
@@ -153,14 +160,14 @@ func (s *Server) watch(ctx context.Context, first *os.File) {
 			case <-time.After(minPokeGap):
 			}
 		}
-		reason, force := s.check()
+		reason, how := s.check()
 		if reason == "" {
 			continue
 		}
 		if lastErr == "" {
 			s.log.Info("loading the file again", "file", s.cfg.File, "reason", reason)
 		}
-		if err := s.reload(ctx, force); err != nil {
+		if err := s.reload(ctx, how); err != nil {
 			fail(err)
 			continue
 		}
@@ -168,63 +175,112 @@ func (s *Server) watch(ctx context.Context, first *os.File) {
 	}
 }
 
+// reloadHow says how the watcher loads the file again.
+type reloadHow int
+
+const (
+	fromPath      reloadHow = iota // open the path again; a saved index may do
+	fromPathAnew                   // open the path again and index it anew
+	fromOpenAgain                  // index the open file anew (its path is gone); save nothing
+)
+
 // check compares the current generation with the file and says why it must
-// be loaded again, if it must; force means even a saved index that looks
-// valid is not to be trusted.
-func (s *Server) check() (reason string, force bool) {
+// be loaded again, if it must, and how.
+func (s *Server) check() (reason string, how reloadHow) {
 	g := s.cur.Load()
 	if g == nil {
-		return "not loaded yet", false
+		return "not loaded yet", fromPath
 	}
 	open, oerr := g.f.Stat()
 	path, perr := os.Stat(s.cfg.File)
 	switch {
 	case oerr != nil:
 		g.stale.Store(true)
-		return "cannot stat the open file: " + oerr.Error(), false
+		return "cannot stat the open file: " + oerr.Error(), fromPath
 	case !g.statMatches():
 		g.stale.Store(true)
+		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
+			// Only the status change time moved: a rename, a link or
+			// unlink, new permissions, or a rewrite that kept the size and
+			// put the modification time back. The content must be read
+			// again: through the path, or the open file if none leads to it.
+			const why = "the file's status changed (renamed, linked, deleted, chmod, or rewritten keeping its size and modification time)"
+			switch {
+			case perr != nil:
+				return why + " and its path is gone: indexing the open file again", fromOpenAgain
+			case !os.SameFile(open, path):
+				return "the path names another file now", fromPath
+			}
+			return why, fromPath
+		}
 		if perr != nil {
-			return "the file changed and its path is gone", false
+			return "the file changed and its path is gone", fromPath
 		}
 		return fmt.Sprintf("the file changed: %d bytes modified at %s, indexed %d bytes modified at %s",
-			open.Size(), open.ModTime().UTC().Format(time.RFC3339Nano), g.size, time.Unix(0, g.modTime).UTC().Format(time.RFC3339Nano)), false
+			open.Size(), open.ModTime().UTC().Format(time.RFC3339Nano), g.size, time.Unix(0, g.modTime).UTC().Format(time.RFC3339Nano)), fromPath
 	case g.stale.Load():
-		return "a line read from the file did not match the index", true
+		return "a line read from the file did not match the index", fromPathAnew
 	case perr != nil:
 		if !g.goneWarned {
 			g.goneWarned = true
 			s.log.Warn("the file's path is gone; serving the file still open while it does not change", "file", s.cfg.File, "err", perr)
 		}
-		return "", false
+		return "", fromPath
 	case !os.SameFile(open, path):
 		// The old file is still consistent with its index: it is served
 		// until the new one is ready.
-		return "the path names another file now", false
+		return "the path names another file now", fromPath
 	}
-	return "", false
+	return "", fromPath
 }
 
-// reload opens the path again and loads it.
-func (s *Server) reload(ctx context.Context, force bool) error {
+// reload loads the file again, as how says.
+func (s *Server) reload(ctx context.Context, how reloadHow) error {
+	if how == fromOpenAgain {
+		return s.reloadOpen(ctx)
+	}
 	f, err := s.cfg.Open(s.cfg.File)
 	if err != nil {
 		return err
 	}
 	var distrust error
-	if force {
+	if how == fromPathAnew {
 		distrust = errors.New("the file no longer matched its index")
 	}
-	if err := s.load(ctx, f, distrust); err != nil {
+	if err := s.load(ctx, f, distrust, true); err != nil {
 		f.Close()
 		return err
 	}
 	return nil
 }
 
+// reloadOpen indexes the current generation's file anew, through a
+// duplicate of its descriptor: its path is gone, and its status changed.
+// The index is not saved: no path names the file any more.
+func (s *Server) reloadOpen(ctx context.Context) error {
+	g := s.acquire()
+	if g == nil {
+		return errors.New("no file open")
+	}
+	f, err := dupFile(g.f)
+	g.release()
+	if err != nil {
+		return err
+	}
+	if err := s.load(ctx, f, errors.New("its status changed and its path is gone"), false); err != nil {
+		f.Close()
+		return err
+	}
+	if g := s.cur.Load(); g != nil && !g.goneWarned {
+		g.goneWarned = true
+		s.log.Warn("the file's path is gone; serving the file still open while it does not change", "file", s.cfg.File)
+	}
+	return nil
+}
+
 // load makes f current with a valid index: a saved one, unless distrust
-// says why not to look, or a new one, built and saved.
-func (s *Server) load(ctx context.Context, f *os.File, distrust error) error {
+// says why not to look, or a new one, built and saved if save.
+func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool) error {
 	start := time.Now()
 	var ix *lineindex.Index
 	var path string
@@ -234,7 +290,7 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error) error {
 	}
 	if ix == nil {
 		var err error
-		if ix, path, err = s.build(ctx, f, why); err != nil {
+		if ix, path, err = s.build(ctx, f, why, save); err != nil {
 			return err
 		}
 	}
@@ -245,8 +301,8 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error) error {
 }
 
 // build indexes f, showing progress on /readyz and in the log, and saves
-// the index where it can.
-func (s *Server) build(ctx context.Context, f *os.File, why error) (*lineindex.Index, string, error) {
+// the index where it can if save.
+func (s *Server) build(ctx context.Context, f *os.File, why error, save bool) (*lineindex.Index, string, error) {
 	reason := "no index yet"
 	if !errors.Is(why, lineindex.ErrNoIndex) {
 		reason = why.Error()
@@ -276,9 +332,12 @@ func (s *Server) build(ctx context.Context, f *os.File, why error) (*lineindex.I
 	}
 	took := time.Since(start)
 	s.metrics.built(took)
-	path, err := lineindex.Save(ix, s.cfg.IndexPaths)
+	var path string
+	if save {
+		path, err = lineindex.Save(ix, s.cfg.IndexPaths)
+	}
 	if err != nil {
-		s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", err)
+		s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
 	}
 	s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
 		"took", took.Round(time.Millisecond), "index", cmp.Or(path, "(memory only)"))

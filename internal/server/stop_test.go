@@ -309,6 +309,11 @@ func TestSlowHeadersCut(t *testing.T) {
 	}()
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	_, err = io.ReadAll(c)
+	// The server closes the connection: EOF, or a reset when a byte the
+	// client dribbled arrived unread (the kernel then sends RST).
+	if errors.Is(err, syscall.ECONNRESET) {
+		err = nil
+	}
 	if took := time.Since(start); err != nil || took > 3*time.Second {
 		t.Errorf("slow headers: connection ended after %v with %v, want cut after about 300ms", took, err)
 	}

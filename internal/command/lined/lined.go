@@ -46,6 +46,7 @@ func App() *cli.App {
 			&cli.StringFlag{Name: "cache-control", Value: "public, max-age=60", Usage: "Cache-Control `VALUE` of line responses; empty for none", EnvVars: []string{"LINED_CACHE_CONTROL"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "on SIGINT/SIGTERM, give in-flight requests at most `DURATION`", EnvVars: []string{"LINED_SHUTDOWN_TIMEOUT"}},
 			&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "on SIGINT/SIGTERM, first let open connections finish and close for up to `DURATION` (within the shutdown timeout)", EnvVars: []string{"LINED_DRAIN"}},
+			&cli.DurationFlag{Name: "read-header-timeout", Value: 5 * time.Second, Usage: "close a connection whose request headers take longer than `DURATION` to arrive (slow clients)", EnvVars: []string{"LINED_READ_HEADER_TIMEOUT"}},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log `FORMAT` on stderr: text or json", EnvVars: []string{"LINED_LOG_FORMAT"}},
 			&cli.BoolFlag{Name: "access-log", Usage: "log every request", EnvVars: []string{"LINED_ACCESS_LOG"}},
 			&cli.BoolFlag{Name: "probe", Usage: "request /healthz of the lined on ADDR's port and exit 0 if it answers 200, else 1 (for container health checks)"},
@@ -72,6 +73,8 @@ func linedAction(c *cli.Context) error {
 		return command.UsageError("--workers must be 0 (all CPUs) or more, not %d", c.Int("workers"))
 	case c.Duration("shutdown-timeout") <= 0 || c.Duration("drain") < 0:
 		return command.UsageError("--shutdown-timeout must be positive and --drain not negative")
+	case c.Duration("read-header-timeout") <= 0:
+		return command.UsageError("--read-header-timeout must be positive")
 	case strings.ContainsAny(c.String("cache-control"), "\r\n"):
 		return command.UsageError("--cache-control must be one line")
 	}
@@ -101,6 +104,8 @@ func linedAction(c *cli.Context) error {
 		Logger:          log,
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
 		Drain:           c.Duration("drain"),
+
+		ReadHeaderTimeout: c.Duration("read-header-timeout"),
 	})
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()

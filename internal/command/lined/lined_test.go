@@ -41,6 +41,7 @@ func TestLinedUsageErrors(t *testing.T) {
 		{[]string{"--file", file, "--addr", ":99999"}, nil, `invalid port "99999"`},
 		{[]string{"--file", file}, map[string]string{"APP_PORT": "http"}, `invalid port "http" in address ":http"`},
 		{[]string{"--file", file, "--shutdown-timeout", "0s"}, nil, "--shutdown-timeout must be positive"},
+		{[]string{"--file", file, "--read-header-timeout", "0s"}, nil, "--read-header-timeout must be positive"},
 		{[]string{"--file", file, "--cache-control", "a\r\nX-Evil: 1"}, nil, "--cache-control must be one line"},
 		{[]string{"--file", file, "--no-such-flag"}, nil, "flag provided but not defined"},
 	}

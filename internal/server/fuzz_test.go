@@ -1,0 +1,127 @@
+package server
+
+import (
+	"bufio"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// fuzzMethods are the methods FuzzLinesPath sends, chosen by a byte.
+var fuzzMethods = []string{"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "TRACE", "get", "CONNECT"}
+
+// FuzzLinesPath sends any request target with any of fuzzMethods through
+// net/http's request parser to the handler of a server holding a 3-line
+// file, and compares the status with refStatus, a reference written from
+// the documented behaviour (see ServeHTTP) that shares no code with the
+// server. Targets net/http refuses to parse are answered 400 by net/http
+// itself and skipped. No status may be 5xx, and error bodies must be the
+// fixed texts. Seeds: testdata/fuzz/FuzzLinesPath and the f.Add calls.
+//
+//	go test -run XXX -fuzz FuzzLinesPath -fuzztime 60s -fuzzminimizetime 5s ./internal/server/
+func FuzzLinesPath(f *testing.F) {
+	for _, target := range []string{
+		"/lines/1", "/lines/3", "/lines/4", "/lines/0", "/lines/007", "/lines/", "/lines",
+		"/lines/%31", "/lines//1", "/lines/1/", "/lines/1?x=y", "/lines/../lines/1", "/lines/1#x",
+		"/lines/-1", "/lines/+1", "/lines/1.5", "/lines/9223372036854775807", "/lines/9223372036854775808",
+		"/", "/healthz", "/readyz", "/metrics", "/metrics/", "//lines/1", "/LINES/1", "*",
+		"http://lined/lines/2", "http://lined/lines/x", "http://lined", "https://a:1/lines/3?q",
+		"/%6Cines/1", "/lines/1\xff", "/%6Cines/1\xff", "/lines%2F1",
+	} {
+		f.Add(uint8(0), target)
+	}
+	f.Add(uint8(1), "/lines/2")
+	f.Add(uint8(2), "/lines/2")
+	f.Add(uint8(8), "/lines/2")
+	s := loadedServer(f, []byte("a\nb\nc\n"))
+	f.Fuzz(func(t *testing.T, m uint8, target string) {
+		method := fuzzMethods[int(m)%len(fuzzMethods)]
+		if strings.ContainsAny(target, " \r\n") {
+			return // cannot be one request target
+		}
+		raw := method + " " + target + " HTTP/1.1\r\nHost: lined\r\n\r\n"
+		req, err := http.ReadRequest(bufio.NewReader(strings.NewReader(raw)))
+		if err != nil {
+			return // net/http answers 400 before the handler
+		}
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		want := refStatus(method, target, 3)
+		if w.Code != want {
+			t.Fatalf("%s %q: %d %q, want %d", method, target, w.Code, w.Body.String(), want)
+		}
+		if w.Code >= 500 {
+			t.Fatalf("%s %q: %d", method, target, w.Code)
+		}
+		if body := w.Body.String(); w.Code >= 400 && method != "HEAD" && !fixedBody(w.Code, body) {
+			t.Fatalf("%s %q: %d with body %q", method, target, w.Code, body)
+		}
+	})
+}
+
+// refStatus is what the documentation says lined answers to method and
+// the request target as sent, for a file of m lines: the path is the
+// target up to '?' (after "scheme://authority" in absolute form), matched
+// before any percent-decoding; "/lines/" followed by one or more ASCII
+// digits of value 1..2^63-1 is a line (200, or 413 beyond m), anything
+// else after "/lines/" is 400; "/", "/healthz", "/readyz" and "/metrics"
+// exist; everything else is 404; only GET and HEAD are allowed (405).
+func refStatus(method, target string, m int64) int {
+	path, _, _ := strings.Cut(target, "?")
+	if !strings.HasPrefix(path, "/") {
+		if _, rest, ok := strings.Cut(path, "://"); ok {
+			path = ""
+			if i := strings.IndexByte(rest, '/'); i >= 0 {
+				path = rest[i:]
+			}
+		}
+	}
+	get := method == "GET" || method == "HEAD"
+	switch {
+	case strings.HasPrefix(path, "/lines/"):
+		if !get {
+			return 405
+		}
+		arg := path[len("/lines/"):]
+		if arg == "" || strings.Trim(arg, "0123456789") != "" {
+			return 400
+		}
+		n, err := strconv.ParseInt(arg, 10, 64)
+		switch {
+		case err != nil || n == 0:
+			return 400
+		case n > m:
+			return 413
+		}
+		return 200
+	case path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics":
+		if !get {
+			return 405
+		}
+		return 200
+	}
+	return 404
+}
+
+var (
+	fixed400 = regexp.MustCompile(`^invalid line number: (empty line number|not a plain decimal number|line numbers start at 1|line number too large)\n$`)
+	fixed413 = regexp.MustCompile(`^line \d+ is beyond the end of the file \(\d+ lines\)\n$`)
+)
+
+// fixedBody tells whether body is one of the fixed texts for code.
+func fixedBody(code int, body string) bool {
+	switch code {
+	case 400:
+		return fixed400.MatchString(body)
+	case 404:
+		return body == bodyNotFound
+	case 405:
+		return body == bodyMethod
+	case 413:
+		return fixed413.MatchString(body)
+	}
+	return false
+}
