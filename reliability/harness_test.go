@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lined/lined/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -15,7 +16,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -167,22 +167,7 @@ func runTool(t *testing.T, cacheDir, tool string, stdin []byte, args ...string) 
 }
 
 // syncBuffer collects a child's stderr while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // linedProc is a lined running as a child process on 127.0.0.1.
 type linedProc struct {
@@ -433,20 +418,7 @@ func (k *conn) Close() error { return k.c.Close() }
 
 // splitLines is the naive reference: a line ends after each '\n'; a final
 // run of bytes without one is a line if it is not empty.
-func splitLines(b []byte) [][]byte {
-	var lines [][]byte
-	start := 0
-	for i, c := range b {
-		if c == '\n' {
-			lines = append(lines, b[start:i+1])
-			start = i + 1
-		}
-	}
-	if start < len(b) {
-		lines = append(lines, b[start:])
-	}
-	return lines
-}
+func splitLines(b []byte) [][]byte { return testkit.Lines(b) }
 
 // writeFile writes data to dir/name and returns the path.
 func writeFile(t *testing.T, dir, name string, data []byte) string {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/lined/lined/internal/testkit"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -23,20 +24,7 @@ var testModTime = time.Unix(1_700_000_000, 123_456_789)
 // naiveLines is the reference splitter: a line ends after every '\n', and a
 // final unterminated run of bytes is a line if it is not empty. It looks at
 // one byte at a time and shares no code with the package.
-func naiveLines(b []byte) [][]byte {
-	var lines [][]byte
-	start := 0
-	for i, c := range b {
-		if c == '\n' {
-			lines = append(lines, b[start:i+1])
-			start = i + 1
-		}
-	}
-	if start < len(b) {
-		lines = append(lines, b[start:])
-	}
-	return lines
-}
+func naiveLines(b []byte) [][]byte { return testkit.Lines(b) }
 
 // naiveCheckpoints computes the checkpoint table, sentinel included, from
 // the definition in the package documentation: for every grid point g the

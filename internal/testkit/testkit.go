@@ -1,0 +1,46 @@
+// Package testkit holds what the tests of several packages share: the naive
+// reference splitter every tool is checked against, and a log buffer that is
+// safe to read while a server writes to it. Only tests import it.
+package testkit
+
+import (
+	"bytes"
+	"sync"
+)
+
+// Lines splits b into lines the simplest way there is, one byte at a time: a
+// line ends after each '\n', and a final run of bytes without one is a line
+// if it is not empty. It shares no code with the index package it checks.
+func Lines(b []byte) [][]byte {
+	var lines [][]byte
+	start := 0
+	for i, c := range b {
+		if c == '\n' {
+			lines = append(lines, b[start:i+1])
+			start = i + 1
+		}
+	}
+	if start < len(b) {
+		lines = append(lines, b[start:])
+	}
+	return lines
+}
+
+// SyncBuffer is a bytes.Buffer that one goroutine may write while another
+// reads it, such as a server's log read by its test.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
