@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lined/lined/internal/testkit"
 	"io"
 	"net"
 	"net/http"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/lined/lined/internal/command"
 	"github.com/lined/lined/internal/command/lined"
+	"github.com/lined/lined/internal/testkit"
 )
 
 // toolEnv names the tool the test binary runs as when it is re-executed.
