@@ -76,21 +76,7 @@ func TestRenumberedSameSizeSameMtime(t *testing.T) {
 	if before.code != 200 || before.body != lines[n-1] {
 		t.Fatalf("line %d: %d %q", n, before.code, before.body)
 	}
-	fi, err := os.Stat(ts.file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A newline at 20,000 becomes a space: two lines merge, every later
-	// line moves up by one, and the size stays. The fingerprint's samples
-	// (4 KiB at 0, then every 64 KiB) do not see it.
-	changed := bytes.Clone(b)
-	changed[20_000+bytes.IndexByte(changed[20_000:], '\n')] = ' '
-	if err := os.WriteFile(ts.file, changed, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(ts.file, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	changed := renumberKeepingTime(t, ts.file, b)
 	now := splitLines(changed)
 	r := ts.get("/lines/" + strconv.Itoa(n))
 	if r.code == 200 && r.body != now[n-1] {
@@ -192,18 +178,8 @@ func TestRenumberedThenUnlinked(t *testing.T) {
 			if r := ts.get("/lines/" + strconv.Itoa(n)); r.code != 200 || r.body != splitLines(b)[n-1] {
 				t.Fatalf("line %d: %d %q", n, r.code, r.body)
 			}
-			fi, err := os.Stat(ts.file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			changed := bytes.Clone(b)
-			changed[20_000+bytes.IndexByte(changed[20_000:], '\n')] = ' '
-			if err := os.WriteFile(ts.file, changed, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chtimes(ts.file, fi.ModTime(), fi.ModTime()); err != nil {
-				t.Fatal(err)
-			}
+			changed := renumberKeepingTime(t, ts.file, b)
+			var err error
 			other := []byte("another file\n")
 			switch how {
 			case "deleted":
@@ -233,4 +209,26 @@ func TestRenumberedThenUnlinked(t *testing.T) {
 			})
 		})
 	}
+}
+
+// renumberKeepingTime rewrites the file at path, whose content is b, with
+// the first newline after byte 20,000 turned into a space: two lines merge,
+// every later line moves up by one, and the size stays. The fingerprint's
+// samples (4 KiB at 0, then every 64 KiB) do not see it, and the
+// modification time is put back. It returns the new content.
+func renumberKeepingTime(t *testing.T, path string, b []byte) []byte {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := bytes.Clone(b)
+	changed[20_000+bytes.IndexByte(changed[20_000:], '\n')] = ' '
+	if err := os.WriteFile(path, changed, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	return changed
 }
