@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -37,13 +38,11 @@ func TestScripts(t *testing.T) {
 			// Keep the cache fallback inside the script's work directory.
 			env.Setenv("XDG_CACHE_HOME", env.WorkDir+"/cache")
 			env.Setenv("HOME", env.WorkDir+"/home")
-			// A free port on 127.0.0.1 for lined.
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			port, err := freePort()
 			if err != nil {
 				return err
 			}
-			defer ln.Close()
-			env.Setenv("PORT", strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+			env.Setenv("PORT", strconv.Itoa(port))
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
@@ -150,4 +149,19 @@ func waitready(ts *testscript.TestScript, neg bool, args []string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	ts.Fatalf("%s not ready within 10s: %s", args[0], last)
+}
+
+// freePort returns a port free on 127.0.0.1 for lined, below the ephemeral
+// range (32768 and up on Linux): a client polling a port in that range before
+// the server listens can connect to itself and take the port.
+func freePort() (int, error) {
+	for range 100 {
+		port := 20000 + rand.IntN(12000)
+		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			ln.Close()
+			return port, nil
+		}
+	}
+	return 0, errors.New("no free port below 32000")
 }

@@ -179,7 +179,10 @@ watchdog_pid=$!
 free_port() {
 	local p i
 	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		# Below the ephemeral range (32768-60999 here): a client polling a
+		# port in that range before the server listens can connect to itself
+		# and take the port.
+		p=$((20000 + RANDOM % 12000))
 		[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || continue
 		(exec 5<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
 		echo "$p"

@@ -42,7 +42,10 @@ fail() {
 free_port() {
 	local p i
 	for i in $(seq 1 100); do
-		p=$((20000 + RANDOM % 40000))
+		# Below the ephemeral range (32768-60999 here): a client polling a
+		# port in that range before the server listens can connect to itself
+		# and take the port.
+		p=$((20000 + RANDOM % 12000))
 		if command -v ss >/dev/null; then
 			[ -z "$(ss -Hltn "sport = :$p" 2>/dev/null)" ] || continue
 		fi

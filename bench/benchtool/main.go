@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -65,11 +66,17 @@ func freeport(args []string) {
 			fail("freeport: bad count %q", args[0])
 		}
 	}
+	// Ports below the ephemeral range (32768 and up on Linux): a client
+	// polling a port in that range before the server listens can connect to
+	// itself and take the port.
 	var ls []net.Listener
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ls) < n; tries++ {
+		if tries == 1000 {
+			fail("freeport: no free port below 32000")
+		}
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(20000+rand.IntN(12000)))
 		if err != nil {
-			fail("freeport: %v", err)
+			continue
 		}
 		ls = append(ls, l)
 		fmt.Println(l.Addr().(*net.TCPAddr).Port)
