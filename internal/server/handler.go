@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lined/lined/internal/lineindex"
@@ -72,6 +73,7 @@ const linesPrefix = "/lines/"
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	h := w.Header()
+	h["Date"] = s.date.at(start)
 	h["X-Content-Type-Options"] = nosniff
 	if s.draining.Load() {
 		h["Connection"] = connClose
@@ -108,6 +110,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			slog.Int("status", code), slog.Int64("bytes", n),
 			slog.Duration("duration", took), slog.String("remote", r.RemoteAddr))
 	}
+}
+
+// dateCache is the Date header of the current second. Formatted once a
+// second rather than by net/http for every response, it spares a clock
+// read and the formatting, a few per cent of a small response's cost.
+type dateCache struct{ cur atomic.Pointer[dateValue] }
+
+type dateValue struct {
+	sec   int64
+	value []string
+}
+
+// at returns the Date header value for now.
+func (d *dateCache) at(now time.Time) []string {
+	sec := now.Unix()
+	if v := d.cur.Load(); v != nil && v.sec == sec {
+		return v.value
+	}
+	v := &dateValue{sec: sec, value: []string{now.UTC().Format(http.TimeFormat)}}
+	d.cur.Store(v)
+	return v.value
 }
 
 // requestPath is the path of r exactly as the client sent it: the request

@@ -122,6 +122,7 @@ type Server struct {
 	log          *slog.Logger
 	cacheControl []string // header value, nil for none
 	metrics      *metrics
+	date         dateCache
 
 	first    *os.File // the file New was given, until Run hands it to the watcher
 	cur      atomic.Pointer[generation]

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -365,5 +366,45 @@ func TestRandomLines(t *testing.T) {
 		if got := ts.get("/lines/" + strconv.Itoa(n)); got.code != 200 || got.body != want[n-1] {
 			t.Fatalf("line %d: %d %q, want %q", n, got.code, got.body, want[n-1])
 		}
+	}
+}
+
+// Every response carries exactly one Date, within a second of the clock:
+// the server sets it from its once-a-second cache, and net/http must not
+// add its own.
+func TestDateHeader(t *testing.T) {
+	ts := startServer(t, []byte("a\n"))
+	ts.waitReady()
+	for _, path := range []string{"/lines/1", "/lines/2", "/lines/x", "/readyz", "/nowhere"} {
+		before := time.Now().Truncate(time.Second)
+		raw := ts.raw("GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
+		after := time.Now()
+		if n := strings.Count(raw, "\r\nDate: "); n != 1 {
+			t.Fatalf("%s: %d Date headers in\n%s", path, n, raw)
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(strings.NewReader(raw)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		date, err := http.ParseTime(resp.Header.Get("Date"))
+		if err != nil || date.Before(before) || date.After(after) {
+			t.Errorf("%s: Date %q (%v), want between %v and %v", path, resp.Header.Get("Date"), err, before, after)
+		}
+	}
+}
+
+func TestDateCache(t *testing.T) {
+	var d dateCache
+	t0 := time.Date(2026, 11, 26, 13, 55, 28, 100, time.FixedZone("CET", 3600))
+	first := d.at(t0)
+	if want := "Thu, 26 Nov 2026 12:55:28 GMT"; first[0] != want {
+		t.Fatalf("at(%v) = %q, want %q", t0, first[0], want)
+	}
+	if again := d.at(t0.Add(800 * time.Millisecond)); &again[0] != &first[0] {
+		t.Error("a second formatting within the same second")
+	}
+	if next := d.at(t0.Add(time.Second)); next[0] != "Thu, 26 Nov 2026 12:55:29 GMT" {
+		t.Errorf("next second: %q", next[0])
 	}
 }
