@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,6 +86,7 @@ func linedAction(c *cli.Context) error {
 	if n := c.Int("workers"); n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
+	tuneGC()
 
 	f, err := command.OpenSource(name)
 	if err != nil {
@@ -117,6 +119,29 @@ func linedAction(c *cli.Context) error {
 		return fmt.Errorf("serving: %v", err)
 	}
 	return nil
+}
+
+// GC defaults, used unless GOGC or GOMEMLIMIT are set in the environment.
+// lined's live heap is a few MiB (the index body is mapped, not on the
+// heap), while every request makes a few KiB of short-lived garbage in
+// net/http. With Go's default GOGC=100 the collector then runs dozens of
+// times a second and takes about a sixth of the CPU under load; at 400 it
+// takes a quarter of that, for some 12 MiB more heap. The memory limit
+// keeps the heap in check when thousands of connections make the live
+// heap large: the collector then runs as often as it must to stay under
+// it, and never less often than GOGC says.
+const (
+	defaultGCPercent   = 400
+	defaultMemoryLimit = 192 << 20
+)
+
+func tuneGC() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(defaultGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 }
 
 const defaultAddr = ":8000"
