@@ -66,7 +66,25 @@ func findSources(b *testing.B) []struct {
 }
 
 func BenchmarkFind(b *testing.B) {
-	ix := buildBytes(b, benchData(), BuildOptions{})
+	benchmarkFind(b, buildBytes(b, benchData(), BuildOptions{}))
+}
+
+// BenchmarkFindMapped is BenchmarkFind with the index read from its file,
+// as a server uses it: its body mapped, and checked at each look-up.
+func BenchmarkFindMapped(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "bench.idx")
+	if err := buildBytes(b, benchData(), BuildOptions{}).WriteFile(path); err != nil {
+		b.Fatal(err)
+	}
+	ix, err := ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ix.Close()
+	benchmarkFind(b, ix)
+}
+
+func benchmarkFind(b *testing.B, ix *Index) {
 	for _, s := range findSources(b) {
 		for _, size := range []int{4096, 64 << 10} {
 			b.Run(fmt.Sprintf("%s/buf=%d", s.name, size), func(b *testing.B) {

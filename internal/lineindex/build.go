@@ -88,7 +88,7 @@ func BuildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 		return nil, err
 	}
 
-	ix := &Index{spacing: spacing, size: size, modTime: modTime.UnixNano(), fingerprint: fp}
+	ix := &Index{meta: meta{spacing: spacing, size: size, modTime: modTime.UnixNano(), fingerprint: fp}}
 	var cps []checkpoint
 	var newlines int64 // in the tasks before the current one
 	for _, t := range tasks {

@@ -90,7 +90,8 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 // Find locates line n (from 1) in src, the source the index was built from.
 // It reads in windows of at most len(buf) bytes (at least MinBuffer), from
 // the nearer of the two checkpoints around the line, and allocates nothing.
-// Besides a RangeError it may fail with ErrMismatch, or with src's read error.
+// Besides a RangeError it may fail with ErrMismatch (ErrIndexChanged
+// included), or with src's read error.
 func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	if n < 1 || n > ix.lines {
 		return Line{}, &RangeError{N: n, Lines: ix.lines}
@@ -99,7 +100,14 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		return Line{}, fmt.Errorf("lineindex: Find needs a buffer of at least %d bytes", MinBuffer)
 	}
 	b := block{ix: ix, src: src, buf: buf, n: n}
-	b.cp, b.next = ix.cps.block(n)
+	if ix.m == nil {
+		b.cp, b.next = ix.cps.block(n)
+	} else {
+		var err error
+		if b.cp, b.next, err = ix.mappedBlock(n, buf); err != nil {
+			return Line{}, err
+		}
+	}
 	// Scan back from the next checkpoint when the line is nearer to it, in
 	// a block of short lines that all end with a newline.
 	if b.next.off < ix.size && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {

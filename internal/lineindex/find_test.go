@@ -222,28 +222,38 @@ func TestFindDoesNotAllocate(t *testing.T) {
 	data := printableLines(5, 4<<20, 200)
 	path := writeSource(t, t.TempDir(), "text", data)
 	file := openFile(t, path)
-	ix := buildBytes(t, data, BuildOptions{})
-	for _, tt := range []struct {
-		name string
-		src  io.ReaderAt
-	}{
-		{"bytes.Reader", bytes.NewReader(data)},
-		{"os.File", file},
-	} {
-		for _, size := range []int{MinBuffer, 4096, 64 << 10} {
-			buf := make([]byte, size)
-			r := rand.New(rand.NewPCG(1, uint64(size)))
-			var err error
-			allocs := testing.AllocsPerRun(500, func() {
-				if _, e := ix.Find(tt.src, 1+r.Int64N(ix.Lines()), buf); e != nil {
-					err = e
+	built := buildBytes(t, data, BuildOptions{})
+	if err := built.WriteFile(path + ".idx"); err != nil {
+		t.Fatal(err)
+	}
+	read, err := ReadFile(path + ".idx") // mapped, where the system can
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Close()
+	for _, ix := range []*Index{built, read} {
+		for _, tt := range []struct {
+			name string
+			src  io.ReaderAt
+		}{
+			{"bytes.Reader", bytes.NewReader(data)},
+			{"os.File", file},
+		} {
+			for _, size := range []int{MinBuffer, 4096, 64 << 10} {
+				buf := make([]byte, size)
+				r := rand.New(rand.NewPCG(1, uint64(size)))
+				var err error
+				allocs := testing.AllocsPerRun(500, func() {
+					if _, e := ix.Find(tt.src, 1+r.Int64N(ix.Lines()), buf); e != nil {
+						err = e
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
 				}
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if allocs != 0 {
-				t.Errorf("%s, buffer %d: Find allocates %v times per call, want 0", tt.name, size, allocs)
+				if allocs != 0 {
+					t.Errorf("%s, buffer %d, mapped %v: Find allocates %v times per call, want 0", tt.name, size, ix.m != nil, allocs)
+				}
 			}
 		}
 	}

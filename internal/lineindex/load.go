@@ -42,10 +42,10 @@ func Open(f *os.File, paths []string) (*Index, string, error) {
 	for _, p := range paths {
 		ix, err := ReadFile(p)
 		if err == nil {
-			err = ix.Validate(f)
-		}
-		if err == nil {
-			return ix, p, nil
+			if err = ix.Validate(f); err == nil {
+				return ix, p, nil
+			}
+			ix.Close()
 		}
 		if refused == nil && !errors.Is(err, fs.ErrNotExist) {
 			refused = fmt.Errorf("%s: %w", p, err)
@@ -88,7 +88,7 @@ type LoadOptions struct {
 
 // Loaded is the result of [Load].
 type Loaded struct {
-	Index *Index
+	Index *Index // Close it when done
 	// Path is the file the index was read from or saved to; empty if it
 	// could not be saved anywhere and lives in memory only.
 	Path string
@@ -101,8 +101,9 @@ type Loaded struct {
 
 // Load returns an index for f that is known to describe it: the first valid
 // one among paths, or else a new one, built and saved to the first of paths
-// that can be written. Failing to save is not an error: the index is still
-// returned, with SaveErr set.
+// that can be written, and read back from there (see [Index.Reopen]).
+// Failing to save is not an error: the index built is still returned, with
+// SaveErr set.
 func Load(ctx context.Context, f *os.File, paths []string, opts LoadOptions) (Loaded, error) {
 	ix, path, reason := Open(f, paths)
 	if reason == nil {
@@ -117,5 +118,10 @@ func Load(ctx context.Context, f *os.File, paths []string, opts LoadOptions) (Lo
 	}
 	l := Loaded{Index: ix, Built: true, Reason: reason}
 	l.Path, l.SaveErr = Save(ix, paths)
+	if l.SaveErr == nil {
+		if saved, err := ix.Reopen(l.Path); err == nil {
+			l.Index = saved
+		}
+	}
 	return l, nil
 }

@@ -57,10 +57,14 @@ func (ix *Index) Verify(ctx context.Context, f *os.File, opts BuildOptions) erro
 	if err != nil {
 		return err
 	}
+	cps := make([]byte, len(ix.cps))
+	if err := ix.copyBody(cps); err != nil {
+		return err
+	}
 	switch {
 	case fresh.content != ix.content:
 		return stale("file content differs (checksum)")
-	case fresh.lines != ix.lines || !bytes.Equal(fresh.cps, ix.cps):
+	case fresh.lines != ix.lines || !bytes.Equal(fresh.cps, cps):
 		return stale("checkpoints differ from the file's lines")
 	}
 	return nil

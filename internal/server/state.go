@@ -32,7 +32,7 @@ type generation struct {
 	etag    string // `"tag-`: line N's ETag is etag + N + `"`
 	about   string // the body of GET /
 
-	refs  atomic.Int64 // requests using f, plus one while current; f closes at 0
+	refs  atomic.Int64 // requests using f and ix, plus one while current; both close at 0
 	stale atomic.Bool  // f is known to differ from ix: no line is served from it
 
 	goneWarned bool // the watcher said the path is gone (watcher only)
@@ -95,6 +95,7 @@ func (g *generation) acquire() bool {
 func (g *generation) release() {
 	if g.refs.Add(-1) == 0 {
 		g.f.Close()
+		g.ix.Close() // unmaps it: no request is using it any more
 	}
 }
 
@@ -338,6 +339,14 @@ func (s *Server) build(ctx context.Context, f *os.File, why error, save bool) (*
 	}
 	if err != nil {
 		s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+	} else if path != "" {
+		// The saved copy is mapped: it costs no private memory, where ix
+		// holds its body in the heap.
+		if saved, rerr := ix.Reopen(path); rerr == nil {
+			ix = saved
+		} else {
+			s.log.Warn("index saved but not read back; serving it from memory", "file", s.cfg.File, "index", path, "err", rerr)
+		}
 	}
 	s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
 		"took", took.Round(time.Millisecond), "index", cmp.Or(path, "(memory only)"))
