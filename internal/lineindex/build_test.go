@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -260,4 +261,68 @@ func TestBuildEmptyAndTinyFiles(t *testing.T) {
 			t.Errorf("%q: Validate: %v", data, err)
 		}
 	}
+}
+
+func TestBuildFileTruncatedDuringBuild(t *testing.T) {
+	// A file that shrinks while it is indexed. On unix the build maps the
+	// file into memory, and touching a mapped page past the new end raises
+	// SIGBUS: the build must fail with ErrChanged, not crash the process.
+	// BuildFrom is called, not Build, so that the build's own reads must see
+	// the change (Build would also see the new size afterwards).
+	setTaskLen(t, 4*segmentLen)
+	data := printableLines(9, 16<<20, 200)
+	path := writeSource(t, t.TempDir(), "src", data)
+	build := func(progress func(done, total int64)) error {
+		f := openFile(t, path)
+		_, err := BuildFrom(t.Context(), f, int64(len(data)), testModTime, BuildOptions{Workers: 3, Progress: progress})
+		return err
+	}
+
+	// At the first progress report, the worker that made it has 3 MiB of
+	// its task left to read: the truncation always lands inside a build.
+	for _, to := range []int64{0, 1, 4096, 5<<20 + 123, int64(len(data)) - 4096, int64(len(data)) - 1} {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var once sync.Once
+		err := build(func(done, total int64) {
+			once.Do(func() {
+				if err := os.Truncate(path, to); err != nil {
+					t.Error(err)
+				}
+			})
+		})
+		if !errors.Is(err, ErrChanged) {
+			t.Errorf("truncated to %d bytes at the first progress report: %v, want ErrChanged", to, err)
+		}
+	}
+
+	// And at any moment, from another goroutine.
+	runs := 50
+	if testing.Short() {
+		runs = 10
+	}
+	failed := 0
+	for i := range runs {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		to := int64(i) * int64(len(data)) / int64(runs)
+		truncated := make(chan error)
+		go func() {
+			time.Sleep(time.Duration(i%10) * 200 * time.Microsecond)
+			truncated <- os.Truncate(path, to)
+		}()
+		err := build(nil)
+		if err := <-truncated; err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case errors.Is(err, ErrChanged):
+			failed++
+		case err != nil:
+			t.Errorf("truncated to %d bytes during the build: %v, want ErrChanged or success", to, err)
+		}
+	}
+	t.Logf("%d of %d builds saw the truncation", failed, runs)
 }

@@ -319,6 +319,18 @@ func openFile(t testing.TB, path string) *os.File {
 	return f
 }
 
+// buildFromFile writes data to a file and indexes it with BuildFrom, which
+// gives the index buildBytes gives.
+func buildFromFile(t testing.TB, data []byte, opts BuildOptions) *Index {
+	t.Helper()
+	f := openFile(t, writeSource(t, t.TempDir(), "src", data))
+	ix, err := BuildFrom(context.Background(), f, int64(len(data)), testModTime, opts)
+	if err != nil {
+		t.Fatalf("BuildFrom(file of %d bytes, %+v): %v", len(data), opts, err)
+	}
+	return ix
+}
+
 // buildFile indexes the file at path with Build.
 func buildFile(t testing.TB, path string, opts BuildOptions) *Index {
 	t.Helper()

@@ -27,8 +27,8 @@ var defaultTaskLen = taskLen
 var testSpacings = []int64{512, 4096, 0}
 
 // buildAllWays indexes data sequentially (one task, one worker) and in
-// parallel (1 MiB tasks with 1 and with 3 workers), fails unless the three
-// encodings are byte-identical, and returns the sequential index decoded
+// parallel (1 MiB tasks with 1 and with 3 workers, from memory and from a
+// file), fails unless the encodings are byte-identical, and returns the sequential index decoded
 // from its encoding.
 func buildAllWays(t testing.TB, data []byte, spacing int64) *Index {
 	t.Helper()
@@ -40,6 +40,7 @@ func buildAllWays(t testing.TB, data []byte, spacing int64) *Index {
 		{"sequential", defaultTaskLen, 1},
 		{"1 worker, 1 MiB tasks", segmentLen, 1},
 		{"3 workers, 1 MiB tasks", segmentLen, 3},
+		{"3 workers, 1 MiB tasks, from a file", segmentLen, 3},
 	}
 	old := taskLen
 	defer func() { taskLen = old }()
@@ -47,7 +48,13 @@ func buildAllWays(t testing.TB, data []byte, spacing int64) *Index {
 	var ix *Index
 	for _, v := range variants {
 		taskLen = v.taskLen
-		built := buildBytes(t, data, BuildOptions{Spacing: spacing, Workers: v.workers})
+		opts := BuildOptions{Spacing: spacing, Workers: v.workers}
+		var built *Index
+		if strings.HasSuffix(v.name, "from a file") {
+			built = buildFromFile(t, data, opts) // mapped into memory on unix
+		} else {
+			built = buildBytes(t, data, opts)
+		}
 		enc := encode(t, built)
 		if first == nil {
 			first, ix = enc, built

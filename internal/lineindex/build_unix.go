@@ -1,0 +1,93 @@
+//go:build unix
+
+package lineindex
+
+import (
+	"io"
+	"os"
+	"runtime/debug"
+	"syscall"
+	"unsafe"
+)
+
+// newPieceReader maps files into memory, to scan the page cache in place:
+// the copy that reading makes was half of a build's CPU time. Other sources
+// are read.
+func newPieceReader(src io.ReaderAt) pieceReader {
+	if f, ok := src.(*os.File); ok {
+		return &mmapReader{f: f, pread: preadReader{src: src}}
+	}
+	return &preadReader{src: src}
+}
+
+// mmapReader maps each task's range, from the page that holds the byte just
+// before it, read-only, and unmaps it when the task ends: a build maps at
+// most workers × taskLen bytes at a time, whatever the file's size.
+//
+// Pages are left to be mapped by the faults of the first touches, which map
+// several pages each: MAP_POPULATE and madvise(MADV_SEQUENTIAL,
+// MADV_WILLNEED) made builds slower.
+type mmapReader struct {
+	f     *os.File
+	mem   []byte // the running task's mapping; nil: read with pread
+	base  int64  // the file offset of mem[0]
+	pread preadReader
+}
+
+var pageSize = int64(os.Getpagesize())
+
+func (r *mmapReader) task(start, end int64, fn func() error) (err error) {
+	base := max(start-1, 0) / pageSize * pageSize
+	mem, err := syscall.Mmap(int(r.f.Fd()), base, int(end-base), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return fn() // some files cannot be mapped, but can be read
+	}
+	r.mem, r.base = mem, base
+	defer func() {
+		r.mem = nil
+		syscall.Munmap(mem)
+	}()
+
+	// Touching a mapped page that lies wholly past the end of the file, as
+	// it is now that it has been truncated, raises SIGBUS. The runtime
+	// would crash; with panicOnFault it panics instead, and the build fails
+	// with ErrChanged, as when a read comes back short.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if e := recover(); e != nil {
+			if !inside(e, mem) {
+				panic(e) // a bug, not the file
+			}
+			err = ErrChanged
+		}
+	}()
+	if err := fn(); err != nil {
+		return err
+	}
+	// The rest of the page that holds the end of the file reads as zeros,
+	// without a fault: so check that the file still reaches end, after the
+	// reads, as the reads of pread do.
+	if fi, err := r.f.Stat(); err != nil {
+		return err
+	} else if fi.Size() < end {
+		return ErrChanged
+	}
+	return nil
+}
+
+// inside reports whether the panic value e is a memory fault in mem.
+func inside(e any, mem []byte) bool {
+	fault, ok := e.(interface{ Addr() uintptr })
+	if !ok {
+		return false
+	}
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
+	return start <= fault.Addr() && fault.Addr()-start < uintptr(len(mem))
+}
+
+func (r *mmapReader) read(off int64, n int) ([]byte, error) {
+	if r.mem == nil {
+		return r.pread.read(off, n)
+	}
+	return r.mem[off-r.base:][:n], nil
+}
