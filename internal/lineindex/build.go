@@ -36,8 +36,10 @@ type BuildOptions struct {
 const pieceLen = 256 << 10
 
 // taskLen is the unit of parallel work, a multiple of segmentLen (a variable so
-// that tests can split small sources into many tasks).
-var taskLen int64 = 16 * segmentLen
+// that tests can split small sources into many tasks). A file's tasks are
+// mapped into memory one at a time per worker, and their pages count in the
+// process's RSS: 4 MiB builds as fast as 16 MiB, with 24 MiB less RSS.
+var taskLen int64 = 4 * segmentLen
 
 // ErrChanged reports a source that changed while it was being indexed.
 var ErrChanged = errors.New("file changed while it was being indexed")
