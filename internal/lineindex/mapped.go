@@ -78,7 +78,7 @@ func readMapped(f *os.File) (*Index, error) {
 	if int64(int(fi.Size())) != fi.Size() {
 		return nil, errNotMapped // beyond a 32-bit address space
 	}
-	data, err := mmap(f, int(fi.Size()))
+	data, err := mmap(f, 0, int(fi.Size()))
 	if err != nil {
 		return nil, errNotMapped
 	}
@@ -136,8 +136,8 @@ func (ix *Index) guard(f func() error) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			if _, fault := r.(interface{ Addr() uintptr }); !fault {
-				panic(r)
+			if !inside(r, ix.m.data) {
+				panic(r) // a bug, not the file
 			}
 			err = ErrIndexChanged
 		}

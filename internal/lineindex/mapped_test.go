@@ -259,7 +259,7 @@ func TestReadFileShrinking(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := openFile(t, path)
-	data, err := mmap(f, len(enc))
+	data, err := mmap(f, 0, len(enc))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,18 +1,15 @@
-//go:build unix
-
 package lineindex
 
 import (
 	"io"
 	"os"
 	"runtime/debug"
-	"syscall"
 	"unsafe"
 )
 
 // newPieceReader maps files into memory, to scan the page cache in place:
-// the copy that reading makes was half of a build's CPU time. Other sources
-// are read.
+// the copy that reading makes was half of a build's CPU time. Other sources,
+// and files where mapping is not available, are read.
 func newPieceReader(src io.ReaderAt) pieceReader {
 	if f, ok := src.(*os.File); ok {
 		return &mmapReader{f: f, pread: preadReader{src: src}}
@@ -38,14 +35,14 @@ var pageSize = int64(os.Getpagesize())
 
 func (r *mmapReader) task(start, end int64, fn func() error) (err error) {
 	base := max(start-1, 0) / pageSize * pageSize
-	mem, err := r.mmap(base, int(end-base))
+	mem, err := mmap(r.f, base, int(end-base))
 	if err != nil {
 		return fn() // some files cannot be mapped, but can be read
 	}
 	r.mem, r.base = mem, base
 	defer func() {
 		r.mem = nil
-		syscall.Munmap(mem)
+		munmap(mem)
 	}()
 
 	// Touching a mapped page that lies wholly past the end of the file, as
@@ -73,22 +70,6 @@ func (r *mmapReader) task(start, end int64, fn func() error) (err error) {
 		return ErrChanged
 	}
 	return nil
-}
-
-// mmap maps length bytes of the file from off, read-only. It goes through
-// Control, not Fd, so that the descriptor cannot be closed, and its number
-// reused for another file, while it is being mapped.
-func (r *mmapReader) mmap(off int64, length int) (mem []byte, err error) {
-	rc, err := r.f.SyscallConn()
-	if err != nil {
-		return nil, err
-	}
-	if cerr := rc.Control(func(fd uintptr) {
-		mem, err = syscall.Mmap(int(fd), off, length, syscall.PROT_READ, syscall.MAP_SHARED)
-	}); cerr != nil {
-		return nil, cerr
-	}
-	return mem, err
 }
 
 // inside reports whether the panic value e is a memory fault in mem.
