@@ -357,6 +357,7 @@ if [ "$LINED_OK" = 1 ]; then
 	done
 fi
 declare -A URL=([nginx]="http://127.0.0.1:$P_NGINX" [floor]="http://127.0.0.1:$P_FLOOR" [lined]="http://127.0.0.1:$P_LINED")
+declare -A PIDOF=([nginx]=$NGINX_PID [floor]=$FLOOR_PID [lined]=${LINED_PID:-})
 
 # ---------------------------------------------------------------- P1, P2, P3: wrk
 
@@ -366,6 +367,17 @@ wrk_run() {
 	LINED_M=$5 fg timeout $((DURATION + 60)) wrk -t1 -c"$3" -d"${DURATION}s" --latency $WRK_TIMEOUT \
 		-s "$ROOT/bench/wrk/random.lua" "$2" >"$out" 2>&1 || die "wrk failed for $1: $(tail -3 "$out")"
 	line=$(grep '^WRK_RESULT' "$out") || die "no WRK_RESULT in $out"
+}
+
+# cpu_ticks PID: user+sys CPU time of PID and its children (nginx's
+# workers), in clock ticks
+CLK_TCK=$(getconf CLK_TCK)
+cpu_ticks() {
+	local p sum=0 t
+	for p in "$1" $(pgrep -P "$1" 2>/dev/null); do
+		t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null) && sum=$((sum + t))
+	done
+	echo "$sum"
 }
 
 # memwatch_start PID; memwatch_stop: "MAX_RSSANON_KB MAX_VMRSS_KB SAMPLES" in MW
@@ -388,9 +400,11 @@ for c in 100 1000; do
 		for t in "${TARGETS[@]}"; do
 			log "wrk -t1 -c$c -d${DURATION}s $t (run $r/$REPEAT)"
 			[ "$t" = lined ] && memwatch_start "$LINED_PID"
+			c0=$(cpu_ticks "${PIDOF[$t]}")
 			wrk_run "$t" "${URL[$t]}" "$c" "$RES/wrk/$t-c$c-r$r.txt" "$M"
+			c1=$(cpu_ticks "${PIDOF[$t]}")
 			if [ "$t" = lined ]; then memwatch_stop; echo "$c $MW" >>"$RES/p3-mem.txt"; fi
-			echo "$t $c $r $line" >>"$RES/wrk.txt"
+			echo "$t $c $r $line cpu_us=$(calc "($c1 - $c0) * 1000000 / $CLK_TCK / $(kv "$line" requests)")" >>"$RES/wrk.txt"
 			log "  $(kv "$line" rps) req/s, p99 $(kv "$line" p99_us) us, errors: connect $(kv "$line" connect) read $(kv "$line" read) write $(kv "$line" write) timeout $(kv "$line" timeout) non-2xx $(kv "$line" status)"
 		done
 	done
@@ -407,7 +421,8 @@ kr() { pf %.1fk "$(calc "$1 / 1000")"; }
 
 for c in 100 1000; do
 	for t in "${TARGETS[@]}"; do
-		declare "RPS_${t}_$c=$(wstat "$t" "$c" rps)" "P50_${t}_$c=$(wstat "$t" "$c" p50_us)" "P99_${t}_$c=$(wstat "$t" "$c" p99_us)"
+		declare "RPS_${t}_$c=$(wstat "$t" "$c" rps)" "P50_${t}_$c=$(wstat "$t" "$c" p50_us)" "P99_${t}_$c=$(wstat "$t" "$c" p99_us)" \
+			"CPU_${t}_$c=$(wstat "$t" "$c" cpu_us)"
 		read -r se ne <<<"$(errs "$t" "$c")"
 		declare "SOCK_${t}_$c=$se" "NON2XX_${t}_$c=$ne"
 	done
@@ -456,6 +471,9 @@ if [ "$LINED_OK" = 1 ]; then
 		"$(pf %.2fx "$R1F")" ">= 0.95x" "$(verdict "$R1F" '>=' 0.95)"
 	row P1 "lined p99 latency, -c100" "$(ms "$P99_lined_100")" "nginx $(ms "$P99_nginx_100")" \
 		"$(pf %.2fx "$R1P")" "<= 2x" "$(verdict "$R1P" '<=' 2)"
+	row "P1 info" "server CPU time per request (user+sys), -c100" "lined $(pf %.1f "$CPU_lined_100") us" \
+		"nginx $(pf %.1f "$CPU_nginx_100") us, floor $(pf %.1f "$CPU_floor_100") us" \
+		"$(pf %.2fx "$(calc "$CPU_lined_100 / $CPU_floor_100")") floor" "" ""
 	row P2 "lined, wrk -t1 -c1000 -d${DURATION}s" "$(rps_cell lined 1000)" "nginx $(kr "$RPS_nginx_1000")" \
 		"$(pf %.2fx "$R2")" ">= 0.8x" "$(verdict "$R2" '>=' 0.8)"
 	row P2 "lined socket errors + non-2xx, -c1000" "$SOCK_lined_1000 + $NON2XX_lined_1000" "" "" "0" \
