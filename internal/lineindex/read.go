@@ -101,6 +101,7 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
+	"math/bits"
 	"os"
 	"time"
 )
@@ -381,27 +382,32 @@ type tableCheck struct {
 
 func (tc *tableCheck) add(t table) error {
 	ix := tc.ix
-	for j := range t.len() {
-		i, c, p := tc.i, t.at(j), tc.prev
-		tc.i, tc.prev = i+1, c
-		if i == tc.k-1 && (c.line != ix.lines+1 || c.off != ix.size) {
+	le := binary.LittleEndian
+	// This loop is most of the time an index takes to load (~1 ms per MiB of
+	// index), so it keeps its state in locals, decodes in place, and finds
+	// grid cells by shifting (the spacing is a power of two).
+	cell := uint(bits.TrailingZeros64(uint64(ix.spacing)))
+	i, p, last := tc.i, tc.prev, tc.k-1
+	for ; len(t) >= entryLen; t = t[entryLen:] {
+		c := checkpoint{line: int64(le.Uint64(t[:8])), off: int64(le.Uint64(t[8:16]))}
+		if i == last && (c.line != ix.lines+1 || c.off != ix.size) {
 			return corrupt("sentinel (%d, %d) does not close %d lines of %d bytes", c.line, c.off, ix.lines, ix.size)
 		}
-		if i == 0 {
+		switch {
+		case i == 0:
 			if ix.lines > 0 && (c.line != 1 || c.off != 0) {
 				return corrupt("first checkpoint is not line 1 at offset 0")
 			}
-			continue
-		}
-		if c.line <= p.line || c.off <= p.off || c.off-p.off < c.line-p.line {
+		case c.line <= p.line || c.off <= p.off || c.off-p.off < c.line-p.line:
 			return corrupt("checkpoint %d (%d, %d) does not follow (%d, %d)", i, c.line, c.off, p.line, p.off)
-		}
-		// Consecutive checkpoints lie in different grid cells (the sentinel
-		// may share the cell of the last checkpoint).
-		if i < tc.k-1 && c.off/ix.spacing == p.off/ix.spacing {
+		case i < last && c.off>>cell == p.off>>cell:
+			// Consecutive checkpoints lie in different grid cells (the
+			// sentinel may share the cell of the last checkpoint).
 			return corrupt("checkpoints %d and %d share a grid cell", i-1, i)
 		}
+		i, p = i+1, c
 	}
+	tc.i, tc.prev = i, p
 	return nil
 }
 
