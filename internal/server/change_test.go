@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/lineindex"
 )
 
 // version builds the content of version v of a file of n lines. Every line
@@ -305,4 +307,89 @@ func TestChangesUnderLoad(t *testing.T) {
 	if ok.Load() < 100 {
 		t.Errorf("only %d lines served under load", ok.Load())
 	}
+}
+
+// The index body is a mapping of the index file. When that file is
+// overwritten in place, the server loads it again: another valid index of
+// the same file is used as it is, and only a damaged one is rebuilt. No
+// wrong line is served meanwhile.
+func TestIndexFileChangedInPlace(t *testing.T) {
+	content := version(1, 5000)
+	want := splitLines(content)
+	file := writeIndexed(t, content)
+	ts := startServerOn(t, file)
+	ts.waitReady()
+
+	// overwrite writes b over the index file without replacing it.
+	overwrite := func(b []byte) {
+		t.Helper()
+		f, err := os.OpenFile(file+".idx", os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.WriteAt(b, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(int64(len(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// serveAll asks for every line until all are answered 200; any 200
+	// must be the right line, and anything else a 503.
+	serveAll := func() {
+		t.Helper()
+		waitFor(t, 10*time.Second, "every line served again", func() bool {
+			for n := 1; n <= len(want); n += 7 {
+				r := ts.get("/lines/" + strconv.Itoa(n))
+				switch {
+				case r.code == 200 && r.body != want[n-1]:
+					t.Fatalf("line %d: %q, want %q", n, r.body, want[n-1])
+				case r.code == 503:
+					return false
+				case r.code != 200:
+					t.Fatalf("line %d: status %d", n, r.code)
+				}
+			}
+			return true
+		})
+	}
+
+	// Another valid index of the same file, with checkpoints four times
+	// as dense: every look-up now sees different bytes.
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dense, err := lineindex.Build(t.Context(), f, lineindex.BuildOptions{Spacing: lineindex.DefaultSpacing / 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := dense.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	overwrite(enc)
+	if r := ts.get("/lines/1"); r.code != 503 {
+		t.Fatalf("line 1 after the index changed: %d %q, want 503", r.code, r.body)
+	}
+	serveAll()
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "the index file was changed in place") || strings.Contains(logs, "msg=indexing") {
+		t.Fatalf("want the changed index loaded again, not the file indexed:\n%s", logs)
+	}
+
+	// Garbage in its place: the index no longer loads, so it is rebuilt.
+	for i := 128; i < len(enc); i++ {
+		enc[i] ^= 0xff
+	}
+	overwrite(enc)
+	if r := ts.get("/lines/1"); r.code != 503 {
+		t.Fatalf("line 1 after the index was damaged: %d %q, want 503", r.code, r.body)
+	}
+	serveAll()
+	waitFor(t, 5*time.Second, "the damaged index rebuilt", func() bool {
+		return strings.Contains(ts.logs.String(), "msg=indexing")
+	})
 }

@@ -285,8 +285,17 @@ func (s *Server) unchanged(g *generation) bool {
 }
 
 // readFailed answers a line that could not be read: 503 if the file no
-// longer matches the index (it is indexed again), else 500.
+// longer matches the index (it is indexed again) or the index file was
+// changed in place (it is loaded again, and rebuilt only if it is no longer
+// valid), else 500.
 func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, g *generation, n int64, err error) (int, int64) {
+	if errors.Is(err, lineindex.ErrIndexChanged) {
+		g.indexChanged.Store(true)
+		g.stale.Store(true)
+		s.poke()
+		s.log.Warn("the index file was changed in place; loading it again", "file", s.cfg.File, "index", g.index, "line", n)
+		return unavailable(w, r, bodyChanged)
+	}
 	if errors.Is(err, lineindex.ErrMismatch) {
 		g.stale.Store(true)
 		s.poke()

@@ -34,6 +34,10 @@ type generation struct {
 
 	refs  atomic.Int64 // requests using f and ix, plus one while current; both close at 0
 	stale atomic.Bool  // f is known to differ from ix: no line is served from it
+	// indexChanged: ix's own file was truncated or overwritten in place
+	// (its body is a mapping of that file); the file f may be unchanged,
+	// so a saved index may still do.
+	indexChanged atomic.Bool
 
 	goneWarned bool // the watcher said the path is gone (watcher only)
 }
@@ -219,6 +223,8 @@ func (s *Server) check() (reason string, how reloadHow) {
 		}
 		return fmt.Sprintf("the file changed: %d bytes modified at %s, indexed %d bytes modified at %s",
 			open.Size(), open.ModTime().UTC().Format(time.RFC3339Nano), g.size, time.Unix(0, g.modTime).UTC().Format(time.RFC3339Nano)), fromPath
+	case g.stale.Load() && g.indexChanged.Load():
+		return "the index file was changed in place", fromPath
 	case g.stale.Load():
 		return "a line read from the file did not match the index", fromPathAnew
 	case perr != nil:
