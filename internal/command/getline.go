@@ -132,6 +132,8 @@ func (p *printer) print(n int64) error {
 		fmt.Fprintf(p.stderr, "getline: %s: %v\n", p.name, err)
 		p.status = exitFailure
 		return nil
+	case errors.Is(err, lineindex.ErrIndexChanged):
+		return fmt.Errorf("%s: its index file changed while it was being read; run again", p.name)
 	case errors.Is(err, lineindex.ErrMismatch):
 		return fmt.Errorf("%s: the file changed while it was being read; run again", p.name)
 	}

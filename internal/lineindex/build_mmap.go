@@ -3,8 +3,6 @@ package lineindex
 import (
 	"io"
 	"os"
-	"runtime/debug"
-	"unsafe"
 )
 
 // newPieceReader maps files into memory, to scan the page cache in place:
@@ -33,7 +31,7 @@ type mmapReader struct {
 
 var pageSize = int64(os.Getpagesize())
 
-func (r *mmapReader) task(start, end int64, fn func() error) (err error) {
+func (r *mmapReader) task(start, end int64, fn func() error) error {
 	base := max(start-1, 0) / pageSize * pageSize
 	mem, err := mmap(r.f, base, int(end-base))
 	if err != nil {
@@ -45,20 +43,9 @@ func (r *mmapReader) task(start, end int64, fn func() error) (err error) {
 		munmap(mem)
 	}()
 
-	// Touching a mapped page that lies wholly past the end of the file, as
-	// it is now that it has been truncated, raises SIGBUS. The runtime
-	// would crash; with panicOnFault it panics instead, and the build fails
-	// with ErrChanged, as when a read comes back short.
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if e := recover(); e != nil {
-			if !inside(e, mem) {
-				panic(e) // a bug, not the file
-			}
-			err = ErrChanged
-		}
-	}()
-	if err := fn(); err != nil {
+	// A page truncated away under the build fails it with ErrChanged, as
+	// a read that comes back short does.
+	if err := guardFaults(mem, ErrChanged, fn); err != nil {
 		return err
 	}
 	// The rest of the page that holds the end of the file reads as zeros,
@@ -70,16 +57,6 @@ func (r *mmapReader) task(start, end int64, fn func() error) (err error) {
 		return ErrChanged
 	}
 	return nil
-}
-
-// inside reports whether the panic value e is a memory fault in mem.
-func inside(e any, mem []byte) bool {
-	fault, ok := e.(interface{ Addr() uintptr })
-	if !ok {
-		return false
-	}
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(mem)))
-	return start <= fault.Addr() && fault.Addr()-start < uintptr(len(mem))
 }
 
 func (r *mmapReader) read(off int64, n int) ([]byte, error) {

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"runtime"
-	"runtime/debug"
 	"slices"
 	"sync/atomic"
 )
@@ -125,25 +124,14 @@ func (ix *Index) checkMapped(k int, bodyCRC uint32) error {
 	return tableErr
 }
 
-// guard runs f, which reads the mapped body. Where the file has been
-// truncated since it was mapped, reading a page beyond its end raises
-// SIGBUS, which would kill the process: guard makes it a panic and f's
-// failure with ErrIndexChanged instead. It does not run f once the index
-// is closed.
-func (ix *Index) guard(f func() error) (err error) {
+// guard runs f, which reads the mapped body, with faults guarded (see
+// guardFaults): a body truncated since it was mapped fails f with
+// ErrIndexChanged. It does not run f once the index is closed.
+func (ix *Index) guard(f func() error) error {
 	if ix.m.closed.Load() {
 		return fs.ErrClosed
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			if !inside(r, ix.m.data) {
-				panic(r) // a bug, not the file
-			}
-			err = ErrIndexChanged
-		}
-	}()
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true)) // on, then back as it was
-	err = f()
+	err := guardFaults(ix.m.data, ErrIndexChanged, f)
 	runtime.KeepAlive(ix) // its cleanup unmaps the body f reads
 	return err
 }
