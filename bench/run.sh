@@ -400,11 +400,11 @@ for c in 100 1000; do
 		for t in "${TARGETS[@]}"; do
 			log "wrk -t1 -c$c -d${DURATION}s $t (run $r/$REPEAT)"
 			[ "$t" = lined ] && memwatch_start "$LINED_PID"
-			c0=$(cpu_ticks "${PIDOF[$t]}")
+			ticks0=$(cpu_ticks "${PIDOF[$t]}")
 			wrk_run "$t" "${URL[$t]}" "$c" "$RES/wrk/$t-c$c-r$r.txt" "$M"
-			c1=$(cpu_ticks "${PIDOF[$t]}")
+			ticks1=$(cpu_ticks "${PIDOF[$t]}")
 			if [ "$t" = lined ]; then memwatch_stop; echo "$c $MW" >>"$RES/p3-mem.txt"; fi
-			echo "$t $c $r $line cpu_us=$(calc "($c1 - $c0) * 1000000 / $CLK_TCK / $(kv "$line" requests)")" >>"$RES/wrk.txt"
+			echo "$t $c $r $line cpu_us=$(calc "($ticks1 - $ticks0) * 1000000 / $CLK_TCK / ($(kv "$line" requests) + 0.000001)")" >>"$RES/wrk.txt"
 			log "  $(kv "$line" rps) req/s, p99 $(kv "$line" p99_us) us, errors: connect $(kv "$line" connect) read $(kv "$line" read) write $(kv "$line" write) timeout $(kv "$line" timeout) non-2xx $(kv "$line" status)"
 		done
 	done
@@ -473,7 +473,7 @@ if [ "$LINED_OK" = 1 ]; then
 		"$(pf %.2fx "$R1P")" "<= 2x" "$(verdict "$R1P" '<=' 2)"
 	row "P1 info" "server CPU time per request (user+sys), -c100" "lined $(pf %.1f "$CPU_lined_100") us" \
 		"nginx $(pf %.1f "$CPU_nginx_100") us, floor $(pf %.1f "$CPU_floor_100") us" \
-		"$(pf %.2fx "$(calc "$CPU_lined_100 / $CPU_floor_100")") floor" "" ""
+		"$(pf %.2fx "$(calc "$CPU_lined_100 / ($CPU_floor_100 + 0.000001)")") floor" "" ""
 	row P2 "lined, wrk -t1 -c1000 -d${DURATION}s" "$(rps_cell lined 1000)" "nginx $(kr "$RPS_nginx_1000")" \
 		"$(pf %.2fx "$R2")" ">= 0.8x" "$(verdict "$R2" '>=' 0.8)"
 	row P2 "lined socket errors + non-2xx, -c1000" "$SOCK_lined_1000 + $NON2XX_lined_1000" "" "" "0" \
