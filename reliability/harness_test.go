@@ -420,15 +420,10 @@ func (k *conn) Close() error { return k.c.Close() }
 // run of bytes without one is a line if it is not empty.
 func splitLines(b []byte) [][]byte { return testkit.Lines(b) }
 
-// writeFile writes data to dir/name and returns the path.
-func writeFile(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+var (
+	writeFile = testkit.WriteFile
+	waitFor   = testkit.WaitFor
+)
 
 // numbered returns n lines "name:i:xxx\n" of varying lengths, so that a
 // line from another file or another place shows.

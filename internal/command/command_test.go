@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lined/lined/internal/testkit"
 	"github.com/urfave/cli/v2"
 )
 
@@ -22,14 +23,7 @@ func runTool(t *testing.T, app *cli.App, stdin string, args ...string) (stdout, 
 	return out.String(), errs.String(), status
 }
 
-func writeFile(t *testing.T, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
+var writeFile = testkit.WriteFile
 
 // makeImmutable makes dir unwritable even for root, for the rest of the test.
 func makeImmutable(t *testing.T, dir string) {

@@ -42,11 +42,7 @@ func startServer(t *testing.T, content []byte, setup ...func(*Server)) *testServ
 // tempFile writes content to a new file in a temporary directory.
 func tempFile(tb testing.TB, content []byte) string {
 	tb.Helper()
-	file := filepath.Join(tb.TempDir(), "data.txt")
-	if err := os.WriteFile(file, content, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	return file
+	return testkit.WriteFile(tb, tb.TempDir(), "data.txt", content)
 }
 
 func startServerOn(t *testing.T, file string, setup ...func(*Server)) *testServer {
@@ -148,17 +144,7 @@ func (ts *testServer) raw(request string, timeout time.Duration) string {
 	return string(b)
 }
 
-// waitFor polls cond every 20ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+var waitFor = testkit.WaitFor
 
 func (ts *testServer) waitReady() {
 	ts.t.Helper()

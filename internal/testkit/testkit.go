@@ -1,11 +1,16 @@
 // Package testkit holds what the tests of several packages share: the naive
-// reference splitter every tool is checked against, and a log buffer that is
-// safe to read while a server writes to it. Only tests import it.
+// reference splitter every tool is checked against, a log buffer that is
+// safe to read while a server writes to it, and small helpers. Only tests
+// import it.
 package testkit
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"sync"
+	"testing"
+	"time"
 )
 
 // Lines splits b into lines the simplest way there is, one byte at a time: a
@@ -43,4 +48,27 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// WaitFor polls cond every 10ms until it holds, and fails t if d passes
+// first, saying what it waited for.
+func WaitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// WriteFile writes data to dir/name and returns the path.
+func WriteFile(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
