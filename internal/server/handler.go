@@ -289,17 +289,16 @@ func (s *Server) unchanged(g *generation) bool {
 // changed in place (it is loaded again, and rebuilt only if it is no longer
 // valid), else 500.
 func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, g *generation, n int64, err error) (int, int64) {
-	if errors.Is(err, lineindex.ErrIndexChanged) {
-		g.indexChanged.Store(true)
-		g.stale.Store(true)
-		s.poke()
-		s.log.Warn("the index file was changed in place; loading it again", "file", s.cfg.File, "index", g.index, "line", n)
-		return unavailable(w, r, bodyChanged)
-	}
 	if errors.Is(err, lineindex.ErrMismatch) {
+		if errors.Is(err, lineindex.ErrIndexChanged) {
+			// Before stale: the watcher reads the two in that order.
+			g.indexChanged.Store(true)
+			s.log.Warn("the index file was changed in place; loading it again", "file", s.cfg.File, "index", g.index, "line", n)
+		} else {
+			s.log.Warn("the file no longer matches its index; indexing it again", "file", s.cfg.File, "line", n)
+		}
 		g.stale.Store(true)
 		s.poke()
-		s.log.Warn("the file no longer matches its index; indexing it again", "file", s.cfg.File, "line", n)
 		return unavailable(w, r, bodyChanged)
 	}
 	s.log.Error("cannot read a line", "file", s.cfg.File, "line", n, "err", err)
