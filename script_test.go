@@ -35,6 +35,9 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
+			// Index files at once, though the script has just written
+			// them; settle.txtar sets it back to see the waiting.
+			env.Setenv("LINED_SETTLE", "0")
 			// Keep the cache fallback inside the script's work directory.
 			env.Setenv("XDG_CACHE_HOME", env.WorkDir+"/cache")
 			env.Setenv("HOME", env.WorkDir+"/home")

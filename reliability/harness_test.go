@@ -118,8 +118,9 @@ func raiseNofile(t *testing.T, want uint64) {
 }
 
 // env is the environment of a child: the caller's without the settings of
-// the tools (LINED_*, APP_PORT, NUM_OF_WORKERS), the tool to run, and a
-// cache directory (and home) of the test's own.
+// the tools (LINED_*, APP_PORT, NUM_OF_WORKERS), the tool to run, a cache
+// directory (and home) of the test's own, and LINED_SETTLE=0; extra comes
+// last, and overrides.
 func env(t *testing.T, tool, cacheDir string, extra ...string) []string {
 	var e []string
 	for _, kv := range os.Environ() {
@@ -129,7 +130,9 @@ func env(t *testing.T, tool, cacheDir string, extra ...string) []string {
 		}
 		e = append(e, kv)
 	}
-	e = append(e, toolEnv+"="+tool, "XDG_CACHE_HOME="+cacheDir, "HOME="+filepath.Join(cacheDir, "home"))
+	// The tools index a file at once, though the test has just written it
+	// (--settle 0): the settling is what TestR4InFlightWrite exercises.
+	e = append(e, toolEnv+"="+tool, "XDG_CACHE_HOME="+cacheDir, "HOME="+filepath.Join(cacheDir, "home"), "LINED_SETTLE=0")
 	return append(e, extra...)
 }
 

@@ -119,6 +119,10 @@ func TestR5IndexDamage(t *testing.T) {
 		askArgs = append(askArgs, strconv.Itoa(n))
 	}
 	refused := regexp.MustCompile(`^getline: \S+: rebuilding index: \S+: index is (corrupt|stale): .+\n$`)
+	// Without the magic, a file is not an index at all: it is left alone,
+	// and getline answers from an index in memory.
+	leftAlone := regexp.MustCompile(`^getline: \S+: warning: index not saved, it will be built again next time: \S+: not an index; left alone\n$`)
+	isIndex := func(b []byte) bool { return bytes.HasPrefix(b, []byte("LINEDIX\x00")) }
 
 	var runs atomic.Int64
 	var reasons sync.Map
@@ -131,6 +135,15 @@ func TestR5IndexDamage(t *testing.T) {
 		runs.Add(1)
 		if r.code != 0 || !bytes.Equal(r.stdout, want) {
 			t.Errorf("%s: getline exit %d, stderr %q, output differs from the file (%d bytes, want %d)", c.name, r.code, r.stderr, len(r.stdout), len(want))
+			return
+		}
+		if !isIndex(c.idx) {
+			if !leftAlone.Match(r.stderr) {
+				t.Errorf("%s: getline's stderr %q does not say the file was left alone", c.name, r.stderr)
+			}
+			if got, _ := os.ReadFile(idx); !bytes.Equal(got, c.idx) {
+				t.Errorf("%s: a file that is not an index was replaced", c.name)
+			}
 			return
 		}
 		if !refused.Match(r.stderr) {
@@ -153,12 +166,23 @@ func TestR5IndexDamage(t *testing.T) {
 		idx := filepath.Join(t.TempDir(), "i.idx")
 		os.WriteFile(idx, c.idx, 0o644)
 		r := runTool(t, cache, "mkindex", nil, "--check", "--index", idx, file)
+		if !isIndex(c.idx) {
+			if r.code != 1 || string(r.stderr) != "mkindex: "+file+": no index\n" {
+				t.Errorf("%s: mkindex --check exit %d, stderr %q; want 1 and no index", c.name, r.code, r.stderr)
+			}
+			r = runTool(t, cache, "mkindex", nil, "--index", idx, file)
+			want := "mkindex: " + file + ": cannot write the index: " + idx + ": not an index; left alone\n"
+			if got, _ := os.ReadFile(idx); r.code != 1 || !bytes.Equal(got, c.idx) || string(r.stderr) != want {
+				t.Errorf("%s: mkindex exit %d, stderr %q; want 1, %q, and the file left alone", c.name, r.code, r.stderr, want)
+			}
+			continue
+		}
 		if r.code != 1 || !regexp.MustCompile(`^mkindex: \S+: \S+: index is (corrupt|stale): .+\n$`).Match(r.stderr) {
 			t.Errorf("%s: mkindex --check exit %d, stderr %q; want 1 and the reason", c.name, r.code, r.stderr)
 		}
 		r = runTool(t, cache, "mkindex", nil, "--index", idx, file)
-		if got, _ := os.ReadFile(idx); r.code != 0 || !bytes.Equal(got, good) || !strings.Contains(string(r.stderr), "indexed 1") {
-			t.Errorf("%s: mkindex exit %d, stderr %q; the index not rebuilt", c.name, r.code, r.stderr)
+		if got, _ := os.ReadFile(idx); r.code != 0 || !bytes.Equal(got, good) || !regexp.MustCompile(`^mkindex: \S+: rebuilding index: \S+: index is (corrupt|stale): .+\nmkindex: \S+: indexed 1`).Match(r.stderr) {
+			t.Errorf("%s: mkindex exit %d, stderr %q; the index not rebuilt, or not said why", c.name, r.code, r.stderr)
 		}
 	}
 
@@ -182,6 +206,15 @@ func TestR5IndexDamage(t *testing.T) {
 		}
 		code, _ := p.signal(syscall.SIGTERM, 15*time.Second)
 		logs := p.logs.String()
+		if !isIndex(c.idx) {
+			if !strings.Contains(logs, `not an index; left alone`) {
+				t.Errorf("%s: lined does not log that it left the file alone:\n%s", c.name, logs)
+			}
+			if got, _ := os.ReadFile(idx); code != 0 || !bytes.Equal(got, c.idx) {
+				t.Errorf("%s: lined exit %d; the file that is not an index kept: %v", c.name, code, bytes.Equal(got, c.idx))
+			}
+			return
+		}
 		if !regexp.MustCompile(`msg=indexing file=\S+ reason="\S+: index is (corrupt|stale): `).MatchString(logs) {
 			t.Errorf("%s: lined does not log why it rebuilt the index:\n%s", c.name, logs)
 		}

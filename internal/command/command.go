@@ -12,7 +12,9 @@ import (
 	"runtime/debug"
 	"strings"
 	"syscall"
+	"time"
 
+	"github.com/lined/lined/internal/lineindex"
 	"github.com/urfave/cli/v2"
 )
 
@@ -110,29 +112,6 @@ func describe(name string, err error) string {
 	return fmt.Sprintf("%s: %v", name, err)
 }
 
-// OpenSource opens a file to index or read lines from, refusing anything but
-// a regular file (a directory, a device, a FIFO) with a clear reason.
-func OpenSource(name string) (*os.File, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, errors.New(describe(name, err))
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, errors.New(describe(name, err))
-	}
-	if fi.IsDir() {
-		f.Close()
-		return nil, errors.New(name + ": is a directory")
-	}
-	if !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, errors.New(name + ": not a regular file")
-	}
-	return f, nil
-}
-
 // IndexFlag is the --index flag every tool shares.
 func IndexFlag() *cli.StringFlag {
 	return &cli.StringFlag{
@@ -140,6 +119,25 @@ func IndexFlag() *cli.StringFlag {
 		Usage:   "index file `PATH` (default: FILE.idx, or the user cache directory if FILE's directory is not writable)",
 		EnvVars: []string{"LINED_INDEX"},
 	}
+}
+
+// SettleFlag is the --settle flag every tool shares.
+func SettleFlag() *cli.DurationFlag {
+	return &cli.DurationFlag{
+		Name:    "settle",
+		Value:   lineindex.DefaultSettle,
+		Usage:   "index a file only once it has been left alone for `DURATION` (0: at once), so that no write is still running while it is read",
+		EnvVars: []string{"LINED_SETTLE"},
+	}
+}
+
+// Settle is the value of --settle as BuildOptions.Settle takes it: 0
+// there means the default, here no wait.
+func Settle(c *cli.Context) time.Duration {
+	if d := c.Duration("settle"); d > 0 {
+		return d
+	}
+	return -1
 }
 
 // OneLine is err's message on one line: the reasons of an error that joins

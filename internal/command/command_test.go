@@ -12,6 +12,14 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// TestMain has the tools index files at once, though the tests have just
+// written them (--settle 0), unless a test says otherwise; the waiting
+// itself is tested in package lineindex and by the scripts.
+func TestMain(m *testing.M) {
+	os.Setenv("LINED_SETTLE", "0")
+	os.Exit(m.Run())
+}
+
 // runTool runs a tool in-process as if from the shell and returns what it
 // printed and its exit status.
 func runTool(t *testing.T, app *cli.App, stdin string, args ...string) (stdout, stderr string, status int) {

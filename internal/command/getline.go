@@ -24,7 +24,7 @@ func Getline() *cli.App {
 		Description: "Prints the bytes of each line N (numbered from 1) exactly as stored, terminator\n" +
 			"included, in the order asked. Builds and caches FILE's index first if needed.\n" +
 			"Exit status: 0 all lines printed; 1 some N beyond the end of FILE; 2 usage or I/O error.",
-		Flags:  []cli.Flag{IndexFlag()},
+		Flags:  []cli.Flag{IndexFlag(), SettleFlag()},
 		Action: getlineAction,
 	}
 }
@@ -59,8 +59,9 @@ func getlineAction(c *cli.Context) error {
 		return err
 	}
 
+	defer l.Index.Close()
 	p := &printer{
-		name: name, src: f, ix: l.Index, stderr: c.App.ErrWriter,
+		name: name, src: l.Index.Source(f), ix: l.Index, stderr: c.App.ErrWriter,
 		out: bufio.NewWriterSize(c.App.Writer, 64<<10),
 		buf: make([]byte, 64<<10),
 	}
@@ -89,8 +90,9 @@ func getlineAction(c *cli.Context) error {
 // loadIndex returns a valid index for f, building it if needed and saying
 // why on stderr when an index was there but could not be used.
 func loadIndex(ctx context.Context, c *cli.Context, name string, f *os.File) (lineindex.Loaded, error) {
-	paths := IndexPaths(c, name)
-	l, err := lineindex.Load(ctx, f, paths, lineindex.LoadOptions{
+	l, err := lineindex.Load(ctx, f, lineindex.LoadOptions{
+		Paths: IndexPaths(c, name),
+		Build: lineindex.BuildOptions{Settle: Settle(c)},
 		OnBuild: func(reason error) {
 			if !errors.Is(reason, lineindex.ErrNoIndex) {
 				fmt.Fprintf(c.App.ErrWriter, "getline: %s: rebuilding index: %v\n", name, reason)
@@ -109,7 +111,7 @@ func loadIndex(ctx context.Context, c *cli.Context, name string, f *os.File) (li
 // printer writes requested lines of one file to out.
 type printer struct {
 	name   string
-	src    *os.File
+	src    *lineindex.Source // every read checked: one version of the file
 	ix     *lineindex.Index
 	out    *bufio.Writer
 	buf    []byte

@@ -24,6 +24,7 @@ func Mkindex() *cli.App {
 			"One summary line per file goes to stderr. Exit status: 0 success, 1 failure, 2 usage.",
 		Flags: []cli.Flag{
 			IndexFlag(),
+			SettleFlag(),
 			&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "rebuild even if the index is up to date"},
 			&cli.BoolFlag{Name: "check", Usage: "verify the existing index against every byte of FILE, write nothing; exit 1 if it is missing, stale or corrupt"},
 		},
@@ -46,10 +47,27 @@ func mkindexAction(c *cli.Context) error {
 	for _, name := range files {
 		var summary string
 		var err error
+		opts := lineindex.LoadOptions{
+			Paths: IndexPaths(c, name),
+			Build: lineindex.BuildOptions{
+				Settle: Settle(c),
+				Settling: func(wait time.Duration) {
+					fmt.Fprintf(c.App.ErrWriter, "mkindex: %s: changed moments ago; waiting %v for writes to it to finish\n", name, wait.Round(time.Millisecond))
+				},
+			},
+			OnBuild: func(reason error) {
+				if !errors.Is(reason, lineindex.ErrNoIndex) && reason != errForced {
+					fmt.Fprintf(c.App.ErrWriter, "mkindex: %s: rebuilding index: %v\n", name, reason)
+				}
+			},
+		}
+		if c.Bool("force") {
+			opts.Rebuild = errForced
+		}
 		if c.Bool("check") {
-			summary, err = checkIndex(ctx, name, IndexPaths(c, name))
+			summary, err = checkIndex(ctx, name, opts)
 		} else {
-			summary, err = writeIndex(ctx, name, IndexPaths(c, name), c.Bool("force"))
+			summary, err = writeIndex(ctx, name, opts)
 		}
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "mkindex: %v\n", err)
@@ -73,48 +91,54 @@ func IndexPaths(c *cli.Context, file string) []string {
 	return lineindex.Locations(file)
 }
 
-// writeIndex indexes the file name unless a valid index exists (or force),
-// and returns its summary line.
-func writeIndex(ctx context.Context, name string, paths []string, force bool) (string, error) {
+// errForced is the reason to rebuild an index that --force gives.
+var errForced = errors.New("rebuilt as asked (--force)")
+
+// writeIndex indexes the file name unless a valid index exists (or
+// opts.Rebuild says not to use it), and returns its summary line.
+func writeIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (string, error) {
 	f, err := OpenSource(name)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	if !force {
-		if ix, path, err := lineindex.Open(f, paths); err == nil {
-			return fmt.Sprintf("%s: index up to date: %s", name, describeIndex(ix, path)), nil
-		}
-	}
-	start := time.Now()
 	bar := newProgress(name)
-	ix, err := lineindex.Build(ctx, f, lineindex.BuildOptions{Progress: bar.update})
+	opts.Build.Progress = bar.update
+	l, err := lineindex.Load(ctx, f, opts)
 	bar.finish()
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, buildError(err))
 	}
-	elapsed := time.Since(start)
-	path, err := lineindex.Save(ix, paths)
-	if err != nil {
-		return "", fmt.Errorf("%s: cannot write the index: %s", name, OneLine(err))
+	defer l.Index.Close()
+	if !l.Built {
+		return fmt.Sprintf("%s: index up to date: %s", name, describeIndex(l.Index, l.Path)), nil
 	}
-	return fmt.Sprintf("%s: indexed %s in %.2fs (%s/s)", name, describeIndex(ix, path),
-		elapsed.Seconds(), sizeString(int64(float64(ix.Size())/max(elapsed.Seconds(), 1e-9)))), nil
+	if l.SaveErr != nil {
+		return "", fmt.Errorf("%s: cannot write the index: %s", name, OneLine(l.SaveErr))
+	}
+	summary := fmt.Sprintf("%s: indexed %s in %.2fs (%s/s)", name, describeIndex(l.Index, l.Path),
+		l.Took.Seconds(), sizeString(int64(float64(l.Index.Size())/max(l.Took.Seconds(), 1e-9))))
+	if l.Passed != nil {
+		summary += " (not at " + OneLine(l.Passed) + ")"
+	}
+	return summary, nil
 }
 
 // checkIndex verifies the index of name against every byte of it.
-func checkIndex(ctx context.Context, name string, paths []string) (string, error) {
+func checkIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (string, error) {
 	f, err := OpenSource(name)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	ix, path, err := lineindex.Open(f, paths)
+	ix, path, err := lineindex.Open(f, opts.Paths)
 	if err != nil {
 		return "", fmt.Errorf("%s: %v", name, err)
 	}
+	defer ix.Close()
 	bar := newProgress(name)
-	err = ix.Verify(ctx, f, lineindex.BuildOptions{Progress: bar.update})
+	opts.Build.Progress = bar.update
+	err = ix.Verify(ctx, f, opts.Build)
 	bar.finish()
 	if err != nil {
 		return "", fmt.Errorf("%s: %s: %w", name, path, buildError(err))

@@ -44,7 +44,7 @@ func BenchmarkBuild(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				buildBytes(b, data, BuildOptions{Workers: workers})
+				buildBytes(b, data, BuildOptions{Settle: noSettle, Workers: workers})
 			}
 		})
 	}
@@ -66,14 +66,14 @@ func findSources(b *testing.B) []struct {
 }
 
 func BenchmarkFind(b *testing.B) {
-	benchmarkFind(b, buildBytes(b, benchData(), BuildOptions{}))
+	benchmarkFind(b, buildBytes(b, benchData(), BuildOptions{Settle: noSettle}))
 }
 
 // BenchmarkFindMapped is BenchmarkFind with the index read from its file,
 // as a server uses it: its body mapped, and checked at each look-up.
 func BenchmarkFindMapped(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "bench.idx")
-	if err := buildBytes(b, benchData(), BuildOptions{}).WriteFile(path); err != nil {
+	if err := buildBytes(b, benchData(), BuildOptions{Settle: noSettle}).writeFile(path, nil); err != nil {
 		b.Fatal(err)
 	}
 	ix, err := ReadFile(path)
@@ -102,7 +102,7 @@ func benchmarkFind(b *testing.B, ix *Index) {
 }
 
 func BenchmarkFindWriteTo(b *testing.B) {
-	ix := buildBytes(b, benchData(), BuildOptions{})
+	ix := buildBytes(b, benchData(), BuildOptions{Settle: noSettle})
 	for _, s := range findSources(b) {
 		b.Run(s.name, func(b *testing.B) {
 			buf := make([]byte, 4096)
@@ -128,7 +128,7 @@ func BenchmarkFindWriteTo(b *testing.B) {
 func BenchmarkHugeLineWriteTo(b *testing.B) {
 	// One 64 MiB line streamed to io.Discard (P7 asks >= 1 GiB/s).
 	src := newSpanSource(span{lit: []byte("a\n")}, span{b: 'h', n: benchSize - 1}, span{lit: []byte("\n")})
-	ix, err := BuildFrom(b.Context(), src, src.size, testModTime, BuildOptions{})
+	ix, err := buildFrom(b.Context(), src, src.size, testModTime, BuildOptions{Settle: noSettle})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -150,12 +150,12 @@ func BenchmarkOpen(b *testing.B) {
 	// Reading and validating the index of the 64 MiB file: what a restart
 	// with a valid index costs (P6).
 	f := benchFile(b)
-	ix, err := Build(b.Context(), f, BuildOptions{})
+	ix, err := Build(b.Context(), f, BuildOptions{Settle: noSettle})
 	if err != nil {
 		b.Fatal(err)
 	}
 	idx := f.Name() + ".idx"
-	if err := ix.WriteFile(idx); err != nil {
+	if err := ix.writeFile(idx, nil); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()

@@ -2,6 +2,7 @@ package lineindex
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -27,7 +28,23 @@ type BuildOptions struct {
 	// source bytes indexed so far. Calls may come from several goroutines,
 	// but never at the same time.
 	Progress func(done, total int64)
+	// Settle is how long a file must have been left alone before it is
+	// indexed (see Build); 0 means DefaultSettle, a negative value no wait.
+	Settle time.Duration
+	// Settling, if set, is called before Build waits for the file to
+	// settle, with the time it will wait.
+	Settling func(wait time.Duration)
 }
+
+// DefaultSettle is the default of BuildOptions.Settle. Linux writes at
+// most 2 GiB per write call, and such a write into the page cache takes
+// a few tenths of a second: a write still running after a second is one
+// slowed down by a disk that cannot keep up, which no waiting can bound.
+const DefaultSettle = time.Second
+
+// maxSettleWaits bounds how long Build waits for a file that keeps
+// changing: this many settling times in all.
+const maxSettleWaits = 10
 
 // pieceLen is the size of the pieces a build reads, checksums and scans. The
 // checksum brings a piece into the CPU's cache (2 MiB of L2 here), where the
@@ -44,17 +61,25 @@ var taskLen int64 = 4 * segmentLen
 // ErrChanged reports a source that changed while it was being indexed.
 var ErrChanged = errors.New("file changed while it was being indexed")
 
-// Build indexes the open file f. It fails with ErrChanged if f's size or
-// modification time changed while it was read.
+// Build indexes the open file f, a regular file, from one version of it.
+//
+// A write that is still running when the build starts cannot be seen by
+// comparing the file's status before and after the build: the kernel stamps
+// the modification and status change times once, at the start of a write,
+// so a build can start after the stamp, overtake the writer and count old
+// bytes. So Build first waits until the file has been left alone for the
+// settling time (see BuildOptions.Settle), by its status change time and by
+// when Build first saw it; a write that began before then and is still
+// running would have lasted longer than that. It fails with ErrChanged if
+// the file does not settle within ten settling times, if its size, times or
+// identity changed while it was read, or if the sampled blocks of the
+// fingerprint, read again at the end, differ from those read at the start.
 func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
-	before, err := f.Stat()
+	before, err := settled(ctx, f, opts)
 	if err != nil {
 		return nil, err
 	}
-	if !before.Mode().IsRegular() {
-		return nil, fmt.Errorf("not a regular file")
-	}
-	ix, err := BuildFrom(ctx, f, before.Size(), before.ModTime(), opts)
+	ix, err := buildFrom(ctx, f, before.size, time.Unix(0, before.modTime), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -62,16 +87,70 @@ func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	if after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || changeTime(after) != changeTime(before) {
+	if stampOf(after) != before {
 		return nil, ErrChanged
 	}
-	ix.changeTime = changeTime(before)
+	if fp, err := fingerprint(f, before.size); err != nil {
+		return nil, err
+	} else if fp != ix.fingerprint {
+		return nil, ErrChanged
+	}
+	ix.stamp = before
 	return ix, nil
 }
 
-// BuildFrom indexes the first size bytes of src, recording modTime as the
+// settled waits until f has been left alone for the settling time and
+// returns its stamp then.
+func settled(ctx context.Context, f *os.File, opts BuildOptions) (stamp, error) {
+	settle := cmp.Or(opts.Settle, DefaultSettle)
+	deadline := time.Now().Add(maxSettleWaits * max(settle, 0))
+	var seen stamp
+	var seenAt time.Time
+	for {
+		fi, err := f.Stat()
+		if err != nil {
+			return stamp{}, err
+		}
+		if !fi.Mode().IsRegular() {
+			return stamp{}, errors.New("not a regular file")
+		}
+		st, now := stampOf(fi), time.Now()
+		if settle < 0 {
+			return st, nil
+		}
+		if st != seen || seenAt.IsZero() {
+			seen, seenAt = st, now
+		}
+		// The last change came no later than its status change time, nor
+		// than when it was first seen here: the file's clock (a file
+		// server's, say) may be ahead of this one.
+		changed := seenAt
+		if st.changeTime != 0 && st.changeTime < changed.UnixNano() {
+			changed = time.Unix(0, st.changeTime)
+		}
+		wait := changed.Add(settle).Sub(now)
+		if wait <= 0 {
+			return st, nil
+		}
+		if now.Add(wait).After(deadline) {
+			return stamp{}, fmt.Errorf("%w: it was not left alone for %v in %v", ErrChanged, settle, maxSettleWaits*settle)
+		}
+		if opts.Settling != nil {
+			opts.Settling(wait)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return stamp{}, ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// buildFrom indexes the first size bytes of src, recording modTime as the
 // source's modification time.
-func BuildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
+func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
 	spacing := opts.Spacing
 	if spacing == 0 {
 		spacing = DefaultSpacing
@@ -92,7 +171,7 @@ func BuildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 		return nil, err
 	}
 
-	ix := &Index{meta: meta{spacing: spacing, size: size, modTime: modTime.UnixNano(), fingerprint: fp}}
+	ix := &Index{meta: meta{spacing: spacing, stamp: stamp{size: size, modTime: modTime.UnixNano()}, fingerprint: fp}}
 	var cps []checkpoint
 	var newlines int64 // in the tasks before the current one
 	for _, t := range tasks {

@@ -14,40 +14,40 @@ import (
 	"time"
 )
 
-// These tests are about Build and BuildFrom themselves: their options, the
+// These tests are about Build and buildFrom themselves: their options, the
 // progress they report, and how they fail.
 
 func TestBuildOptions(t *testing.T) {
 	data := []byte("a\nb\n")
 	for _, spacing := range []int64{-512, 1, 256, 511, 513, 1000, 3 << 10, 2 << 20, 1 << 40} {
-		if _, err := BuildFrom(t.Context(), bytes.NewReader(data), 4, testModTime, BuildOptions{Spacing: spacing}); err == nil {
+		if _, err := buildFrom(t.Context(), bytes.NewReader(data), 4, testModTime, BuildOptions{Settle: noSettle, Spacing: spacing}); err == nil {
 			t.Errorf("spacing %d accepted", spacing)
 		}
 	}
 	for _, spacing := range []int64{512, 1024, 64 << 10, 1 << 20} {
-		ix, err := BuildFrom(t.Context(), bytes.NewReader(data), 4, testModTime, BuildOptions{Spacing: spacing})
+		ix, err := buildFrom(t.Context(), bytes.NewReader(data), 4, testModTime, BuildOptions{Settle: noSettle, Spacing: spacing})
 		if err != nil || ix.Spacing() != spacing {
 			t.Errorf("spacing %d: %v", spacing, err)
 		}
 	}
-	if ix := buildBytes(t, data, BuildOptions{}); ix.Spacing() != DefaultSpacing {
+	if ix := buildBytes(t, data, BuildOptions{Settle: noSettle}); ix.Spacing() != DefaultSpacing {
 		t.Errorf("default spacing %d, want %d", ix.Spacing(), DefaultSpacing)
 	}
-	if _, err := BuildFrom(t.Context(), bytes.NewReader(data), -1, testModTime, BuildOptions{}); err == nil {
+	if _, err := buildFrom(t.Context(), bytes.NewReader(data), -1, testModTime, BuildOptions{Settle: noSettle}); err == nil {
 		t.Error("negative size accepted")
 	}
 	// Workers beyond the number of tasks, or negative, are fine.
 	for _, w := range []int{-1, 0, 1, 100} {
-		if ix := buildBytes(t, data, BuildOptions{Workers: w}); ix.Lines() != 2 {
+		if ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Workers: w}); ix.Lines() != 2 {
 			t.Errorf("Workers %d: %d lines", w, ix.Lines())
 		}
 	}
 }
 
 func TestBuildFromPrefix(t *testing.T) {
-	// BuildFrom indexes the first size bytes of a longer source.
+	// buildFrom indexes the first size bytes of a longer source.
 	data := []byte("one\ntwo\nthree\n")
-	ix, err := BuildFrom(t.Context(), bytes.NewReader(data), 6, testModTime, BuildOptions{})
+	ix, err := buildFrom(t.Context(), bytes.NewReader(data), 6, testModTime, BuildOptions{Settle: noSettle})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +60,7 @@ func TestBuildProgress(t *testing.T) {
 	for _, workers := range []int{1, 3} {
 		var calls, inside atomic.Int64
 		var most int64
-		ix, err := BuildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{
+		ix, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle,
 			Workers: workers,
 			Progress: func(done, total int64) {
 				if inside.Add(1) != 1 {
@@ -92,7 +92,7 @@ func TestBuildProgressNeverGoesBack(t *testing.T) {
 	data := bytes.Repeat([]byte("abcdefg\n"), 1<<20)
 	for i := range 100 {
 		var last int64
-		_, err := BuildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{
+		_, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle,
 			Workers: 4,
 			Progress: func(done, total int64) {
 				if done < last {
@@ -116,13 +116,13 @@ func TestBuildCancelled(t *testing.T) {
 	data := mixedLines(4)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := BuildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := buildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled before: %v, want context.Canceled", err)
 	}
 	// Cancelled during the build, from the progress callback.
 	ctx, cancel = context.WithCancel(t.Context())
 	defer cancel()
-	_, err := BuildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{
+	_, err := buildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle,
 		Workers:  2,
 		Progress: func(done, total int64) { cancel() },
 	})
@@ -137,7 +137,7 @@ func TestBuildFromShortSource(t *testing.T) {
 	data := mixedLines(5)
 	for _, n := range []int{0, 100, 64 << 10, 1 << 20, len(data) - 1} {
 		for _, workers := range []int{1, 3} {
-			_, err := BuildFrom(t.Context(), bytes.NewReader(data[:n]), int64(len(data)), testModTime, BuildOptions{Workers: workers})
+			_, err := buildFrom(t.Context(), bytes.NewReader(data[:n]), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, Workers: workers})
 			if !errors.Is(err, ErrChanged) {
 				t.Errorf("%d of %d bytes, %d workers: %v, want ErrChanged", n, len(data), workers, err)
 			}
@@ -165,7 +165,7 @@ func TestBuildReadError(t *testing.T) {
 	errRead := errors.New("disk on fire")
 	for _, at := range []int64{0, 1 << 20, 2<<20 + 5, int64(len(data)) - 1} {
 		src := brokenReaderAt{bytes.NewReader(data), at, errRead}
-		if _, err := BuildFrom(t.Context(), src, int64(len(data)), testModTime, BuildOptions{Workers: 3}); !errors.Is(err, errRead) {
+		if _, err := buildFrom(t.Context(), src, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, Workers: 3}); !errors.Is(err, errRead) {
 			t.Errorf("read error at %d: %v, want %v", at, err, errRead)
 		}
 	}
@@ -175,18 +175,21 @@ func TestBuildFile(t *testing.T) {
 	dir := t.TempDir()
 	data := mixedLines(6)
 	path := writeSource(t, dir, "src", data)
-	ix := buildFile(t, path, BuildOptions{Spacing: 2048})
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 2048})
 	fi, _ := os.Stat(path)
-	want, err := BuildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), fi.ModTime(), BuildOptions{Spacing: 2048})
+	want, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), fi.ModTime(), BuildOptions{Settle: noSettle, Spacing: 2048})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ix.changeTime == 0 && runtime.GOOS == "linux" {
 		t.Error("Build did not record the file's status change time")
 	}
-	want.changeTime = ix.changeTime // BuildFrom has no file to stat
+	if ix.ino == 0 && runtime.GOOS == "linux" {
+		t.Error("Build did not record the file's inode")
+	}
+	want.stamp = ix.stamp // buildFrom has no file to stat
 	if !bytes.Equal(encode(t, ix), encode(t, want)) {
-		t.Error("Build of the file differs from BuildFrom of its bytes")
+		t.Error("Build of the file differs from buildFrom of its bytes")
 	}
 
 	// Not a regular file.
@@ -195,7 +198,7 @@ func TestBuildFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := Build(t.Context(), d, BuildOptions{}); err == nil {
+	if _, err := Build(t.Context(), d, BuildOptions{Settle: noSettle}); err == nil {
 		t.Error("Build of a directory succeeded")
 	}
 	// A closed file.
@@ -204,7 +207,7 @@ func TestBuildFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := Build(t.Context(), f, BuildOptions{}); err == nil {
+	if _, err := Build(t.Context(), f, BuildOptions{Settle: noSettle}); err == nil {
 		t.Error("Build of a closed file succeeded")
 	}
 }
@@ -234,7 +237,7 @@ func TestBuildSeesChangeDuringBuild(t *testing.T) {
 			path := writeSource(t, t.TempDir(), "src", mixedLines(7))
 			f := openFile(t, path)
 			var once atomic.Bool
-			_, err := Build(t.Context(), f, BuildOptions{Progress: func(done, total int64) {
+			_, err := Build(t.Context(), f, BuildOptions{Settle: noSettle, Progress: func(done, total int64) {
 				if once.CompareAndSwap(false, true) {
 					if err := tt.change(path); err != nil {
 						t.Error(err)
@@ -255,7 +258,7 @@ func TestBuildEmptyAndTinyFiles(t *testing.T) {
 		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ix := buildFile(t, path, BuildOptions{})
+		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 		checkAllLines(t, roundTrip(t, ix), []byte(data), make([]byte, MinBuffer))
 		if err := ix.Validate(openFile(t, path)); err != nil {
 			t.Errorf("%q: Validate: %v", data, err)
@@ -267,14 +270,14 @@ func TestBuildFileTruncatedDuringBuild(t *testing.T) {
 	// A file that shrinks while it is indexed. On unix the build maps the
 	// file into memory, and touching a mapped page past the new end raises
 	// SIGBUS: the build must fail with ErrChanged, not crash the process.
-	// BuildFrom is called, not Build, so that the build's own reads must see
+	// buildFrom is called, not Build, so that the build's own reads must see
 	// the change (Build would also see the new size afterwards).
 	setTaskLen(t, 4*segmentLen)
 	data := printableLines(9, 16<<20, 200)
 	path := writeSource(t, t.TempDir(), "src", data)
 	build := func(progress func(done, total int64)) error {
 		f := openFile(t, path)
-		_, err := BuildFrom(t.Context(), f, int64(len(data)), testModTime, BuildOptions{Workers: 3, Progress: progress})
+		_, err := buildFrom(t.Context(), f, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, Workers: 3, Progress: progress})
 		return err
 	}
 

@@ -55,7 +55,7 @@ func TestFindReadBound(t *testing.T) {
 	file := openFile(t, path)
 	ref := naiveLines(data)
 	for _, spacing := range []int64{DefaultSpacing, 4096, 512} {
-		ix := buildBytes(t, data, BuildOptions{Spacing: spacing})
+		ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: spacing})
 		for _, size := range []int{MinBuffer, 1000, 4096, 16 << 10, 64 << 10} {
 			buf := make([]byte, size)
 			var worstFind, worstTotal int64 // beyond the line's length
@@ -170,7 +170,7 @@ func TestHugeLineIsStreamed(t *testing.T) {
 		{"sparse file", file, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			ix, err := BuildFrom(context.Background(), tt.src, spans.size, testModTime, BuildOptions{})
+			ix, err := buildFrom(context.Background(), tt.src, spans.size, testModTime, BuildOptions{Settle: noSettle})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -222,8 +222,8 @@ func TestFindDoesNotAllocate(t *testing.T) {
 	data := printableLines(5, 4<<20, 200)
 	path := writeSource(t, t.TempDir(), "text", data)
 	file := openFile(t, path)
-	built := buildBytes(t, data, BuildOptions{})
-	if err := built.WriteFile(path + ".idx"); err != nil {
+	built := buildBytes(t, data, BuildOptions{Settle: noSettle})
+	if err := built.writeFile(path+".idx", nil); err != nil {
 		t.Fatal(err)
 	}
 	read, err := ReadFile(path + ".idx") // mapped, where the system can
@@ -263,7 +263,7 @@ func TestFindConcurrently(t *testing.T) {
 	// An Index is safe for concurrent use (run with -race).
 	data := mixedLines(2)
 	ref := naiveLines(data)
-	ix := buildBytes(t, data, BuildOptions{Spacing: 4096})
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 4096})
 	src := bytes.NewReader(data)
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -318,7 +318,7 @@ func changedSourceOrig() (orig []byte, longStart int) {
 func checkChangedSource(t *testing.T, orig, cur []byte) {
 	t.Helper()
 	for _, spacing := range []int64{512, 4096, DefaultSpacing} {
-		ix := buildBytes(t, orig, BuildOptions{Spacing: spacing})
+		ix := buildBytes(t, orig, BuildOptions{Settle: noSettle, Spacing: spacing})
 		for _, size := range []int{MinBuffer, 4096, 64 << 10} {
 			served, refused := checkNeverWrong(t, ix, cur, make([]byte, size))
 			if len(cur) < len(orig) && refused == 0 {
@@ -388,7 +388,7 @@ func TestFindAfterLineEndMoved(t *testing.T) {
 		orig := []byte("a\n" + strings.Repeat("x", 600) + "\nb\n")
 		cur := bytes.Clone(orig)
 		cur[550] = '\n'
-		ix := buildBytes(t, orig, BuildOptions{Spacing: 512})
+		ix := buildBytes(t, orig, BuildOptions{Settle: noSettle, Spacing: 512})
 		wantRefused(t, ix, cur, 2)
 	})
 	orig, _ := changedSourceOrig()
@@ -409,7 +409,7 @@ func TestFindAfterLineEndMoved(t *testing.T) {
 		orig = append(orig, "\nlast line\n"...)
 		cur := bytes.Clone(orig)
 		cur[longStart+150_000] = '\n' // same size, one line more
-		ix := buildBytes(t, orig, BuildOptions{})
+		ix := buildBytes(t, orig, BuildOptions{Settle: noSettle})
 		wantRefused(t, ix, cur, int64(len(naiveLines(orig))-1))
 	})
 }
@@ -457,14 +457,14 @@ func TestValidateCatchesRenumbering(t *testing.T) {
 	}
 	cur[from], cur[to] = cur[to], cur[from]
 	path := writeSource(t, t.TempDir(), "src", orig)
-	ix := buildFile(t, path, BuildOptions{})
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	replaceKeepingTime(t, path, cur)
 	wantStale(t, ix.Validate(openFile(t, path)), "Validate after a renumbering change")
 }
 
 func TestWriteToErrors(t *testing.T) {
 	data := []byte("short\n" + string(bytes.Repeat([]byte("x"), 5000)) + "\n")
-	ix := buildBytes(t, data, BuildOptions{Spacing: 512})
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	buf := make([]byte, MinBuffer)
 	l, err := ix.Find(bytes.NewReader(data), 2, buf)
 	if err != nil {
@@ -505,7 +505,7 @@ func TestRangeError(t *testing.T) {
 	if got, want := err.Error(), "line 12 is beyond the end of the file (10 lines)"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
-	ix := buildBytes(t, nil, BuildOptions{})
+	ix := buildBytes(t, nil, BuildOptions{Settle: noSettle})
 	var re *RangeError
 	if _, err := ix.Find(bytes.NewReader(nil), 1, make([]byte, MinBuffer)); !errors.As(err, &re) || re.Lines != 0 {
 		t.Errorf("Find(1) in an empty file: %v, want a RangeError", err)

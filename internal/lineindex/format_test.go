@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
+	"os"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -48,6 +51,9 @@ func docContentChecksum(src []byte) uint32 {
 	return crc32.Checksum(crcs, tab)
 }
 
+// TestEncodingLayout builds indexes the way the tools do, from real files,
+// and reads every field of their encoding where the package comment says
+// it is.
 func TestEncodingLayout(t *testing.T) {
 	tab := crc32.MakeTable(crc32.Castagnoli)
 	le := binary.LittleEndian
@@ -60,12 +66,19 @@ func TestEncodingLayout(t *testing.T) {
 		"64 KiB + 1":       printableLines(1, 64<<10+1, 100)[:64<<10+1],
 		"2.5 MiB":          mixedLines(7)[:5<<19],
 	}
+	dir := t.TempDir()
 	for name, src := range sources {
+		path := writeSource(t, dir, name, src)
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := fi.Sys().(*syscall.Stat_t)
 		for _, spacing := range []int64{512, DefaultSpacing, 1 << 20} {
-			ix, err := BuildFrom(t.Context(), bytes.NewReader(src), int64(len(src)), mtime, BuildOptions{Spacing: spacing})
-			if err != nil {
-				t.Fatal(err)
-			}
+			ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: spacing})
 			enc := encode(t, ix)
 			ref := naiveLines(src)
 			cps := naiveCheckpoints(src, spacing)
@@ -74,8 +87,8 @@ func TestEncodingLayout(t *testing.T) {
 				name      string
 				got, want uint64
 			}{
-				{"version", uint64(le.Uint32(enc[8:])), 1},
-				{"header length", uint64(le.Uint32(enc[12:])), 128},
+				{"version", uint64(le.Uint32(enc[8:])), 2},
+				{"header length", uint64(le.Uint32(enc[12:])), 144},
 				{"spacing", uint64(le.Uint32(enc[16:])), uint64(spacing)},
 				{"sample length", uint64(le.Uint32(enc[20:])), 4096},
 				{"sample count", uint64(le.Uint32(enc[24:])), 16},
@@ -85,14 +98,20 @@ func TestEncodingLayout(t *testing.T) {
 				{"lines", le.Uint64(enc[48:]), uint64(len(ref))},
 				{"checkpoints", le.Uint64(enc[56:]), uint64(k)},
 				{"content checksum", uint64(le.Uint32(enc[96:])), uint64(docContentChecksum(src))},
-				{"body checksum", uint64(le.Uint32(enc[100:])), uint64(crc32.Checksum(enc[128:], tab))},
-				{"header checksum", uint64(le.Uint32(enc[124:])), uint64(crc32.Checksum(enc[:124], tab))},
-				{"file length", uint64(len(enc)), uint64(128 + 16*k)},
+				{"body checksum", uint64(le.Uint32(enc[100:])), uint64(crc32.Checksum(enc[144:], tab))},
+				{"status change time", le.Uint64(enc[104:]), uint64(st.Ctim.Nano())},
+				{"device", le.Uint64(enc[112:]), st.Dev},
+				{"inode", le.Uint64(enc[120:]), st.Ino},
+				{"header checksum", uint64(le.Uint32(enc[140:])), uint64(crc32.Checksum(enc[:140], tab))},
+				{"file length", uint64(len(enc)), uint64(144 + 16*k)},
 			}
 			for _, f := range fields {
 				if f.got != f.want {
 					t.Errorf("%s, spacing %d: %s = %d, want %d", name, spacing, f.name, f.got, f.want)
 				}
+			}
+			if st.Ctim.Nano() == 0 || st.Ino == 0 {
+				t.Errorf("%s: the file system gave no status change time or inode", name)
 			}
 			if string(enc[:8]) != "LINEDIX\x00" {
 				t.Errorf("%s: magic %q", name, enc[:8])
@@ -100,11 +119,11 @@ func TestEncodingLayout(t *testing.T) {
 			if fp := docFingerprint(src); !bytes.Equal(enc[64:96], fp[:]) || ix.Fingerprint() != fp {
 				t.Errorf("%s: fingerprint %x, documented %x", name, enc[64:96], fp)
 			}
-			if !bytes.Equal(enc[104:124], make([]byte, 20)) {
-				t.Errorf("%s: reserved bytes 104..123 are %x", name, enc[104:124])
+			if !bytes.Equal(enc[128:140], make([]byte, 12)) {
+				t.Errorf("%s: reserved bytes 128..139 are %x", name, enc[128:140])
 			}
 			for i, c := range cps {
-				e := enc[128+16*i:]
+				e := enc[144+16*i:]
 				if line, off := int64(le.Uint64(e)), int64(le.Uint64(e[8:])); line != c.line || off != c.off {
 					t.Errorf("%s, spacing %d: checkpoint %d = (%d, %d), want (%d, %d)", name, spacing, i, line, off, c.line, c.off)
 				}
@@ -113,11 +132,23 @@ func TestEncodingLayout(t *testing.T) {
 	}
 }
 
+// TestReservedBytes: a reader refuses an index whose reserved bytes are not
+// zero, even with its checksums made to hold.
+func TestReservedBytes(t *testing.T) {
+	_, enc := smallIndex(t)
+	for _, at := range []int{28, 31, 128, 139} {
+		bad := bytes.Clone(enc)
+		bad[at] = 1
+		_, err := Decode(bytes.NewReader(reseal(bad)))
+		wantCorrupt(t, err, "reserved", fmt.Sprintf("reserved byte %d set", at))
+	}
+}
+
 func TestIndexSize(t *testing.T) {
 	// P5: with the default spacing, the index of a file of ~100-byte lines
 	// is at most 0.25% of its size.
 	data := printableLines(2, 16<<20, 200)
-	ix := buildBytes(t, data, BuildOptions{})
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle})
 	ratio := float64(ix.EncodedLen()) / float64(len(data))
 	t.Logf("index of %d bytes: %d bytes, %.3f%%", len(data), ix.EncodedLen(), 100*ratio)
 	if ratio > 0.0025 {
@@ -128,12 +159,12 @@ func TestIndexSize(t *testing.T) {
 func TestAccessors(t *testing.T) {
 	data := []byte("a\nbb\nccc")
 	mtime := time.Unix(12345, 678)
-	ix, err := BuildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), mtime, BuildOptions{Spacing: 1024})
+	ix, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), mtime, BuildOptions{Settle: noSettle, Spacing: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ix.Lines() != 3 || ix.Size() != 8 || !ix.ModTime().Equal(mtime) || ix.Spacing() != 1024 ||
-		ix.Fingerprint() != docFingerprint(data) || ix.EncodedLen() != 128+2*16 {
+		ix.Fingerprint() != docFingerprint(data) || ix.EncodedLen() != 144+2*16 {
 		t.Errorf("accessors: lines %d, size %d, mtime %v, spacing %d, encoded %d",
 			ix.Lines(), ix.Size(), ix.ModTime(), ix.Spacing(), ix.EncodedLen())
 	}

@@ -14,10 +14,10 @@ import (
 // consistent lines or errors, as in FuzzDecode.
 func FuzzReadFile(f *testing.F) {
 	for _, data := range []string{"", "\n", "a\nb", "a\r\nb\r\n", "\x00\xff\n"} {
-		ix := buildBytes(f, []byte(data), BuildOptions{Spacing: 512})
+		ix := buildBytes(f, []byte(data), BuildOptions{Settle: noSettle, Spacing: 512})
 		f.Add(encode(f, ix))
 	}
-	f.Add(encode(f, buildBytes(f, numberedLines(400, 1), BuildOptions{Spacing: 512}))) // several chunks
+	f.Add(encode(f, buildBytes(f, numberedLines(400, 1), BuildOptions{Settle: noSettle, Spacing: 512}))) // several chunks
 	f.Add([]byte("LINEDIX\x00"))
 	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -61,9 +61,9 @@ func naiveCheckpoints(b []byte, spacing int64) []checkpoint {
 // buildBytes indexes data held in memory.
 func buildBytes(t testing.TB, data []byte, opts BuildOptions) *Index {
 	t.Helper()
-	ix, err := BuildFrom(context.Background(), bytes.NewReader(data), int64(len(data)), testModTime, opts)
+	ix, err := buildFrom(context.Background(), bytes.NewReader(data), int64(len(data)), testModTime, opts)
 	if err != nil {
-		t.Fatalf("BuildFrom(%d bytes, %+v): %v", len(data), opts, err)
+		t.Fatalf("buildFrom(%d bytes, %+v): %v", len(data), opts, err)
 	}
 	return ix
 }
@@ -319,14 +319,14 @@ func openFile(t testing.TB, path string) *os.File {
 	return f
 }
 
-// buildFromFile writes data to a file and indexes it with BuildFrom, which
+// buildFromFile writes data to a file and indexes it with buildFrom, which
 // gives the index buildBytes gives.
 func buildFromFile(t testing.TB, data []byte, opts BuildOptions) *Index {
 	t.Helper()
 	f := openFile(t, writeSource(t, t.TempDir(), "src", data))
-	ix, err := BuildFrom(context.Background(), f, int64(len(data)), testModTime, opts)
+	ix, err := buildFrom(context.Background(), f, int64(len(data)), testModTime, opts)
 	if err != nil {
-		t.Fatalf("BuildFrom(file of %d bytes, %+v): %v", len(data), opts, err)
+		t.Fatalf("buildFrom(file of %d bytes, %+v): %v", len(data), opts, err)
 	}
 	return ix
 }
@@ -390,4 +390,21 @@ func printableLines(seed uint64, size, maxLen int) []byte {
 		b = append(b, '\n')
 	}
 	return b
+}
+
+// noSettle makes Build index a file at once, though it was just written:
+// for the tests of everything but the settling itself.
+const noSettle = -1
+
+// saveTo is save for an index whose source is not at any of paths.
+func saveTo(ix *Index, paths []string) (string, error) {
+	p, _, err := save(ix, paths, nil)
+	return p, err
+}
+
+// withPaths returns opts with paths, building at once (see noSettle).
+func withPaths(opts LoadOptions, paths []string) LoadOptions {
+	opts.Paths = paths
+	opts.Build.Settle = noSettle
+	return opts
 }

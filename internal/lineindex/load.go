@@ -9,12 +9,20 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
+	"time"
 )
 
 // Locations returns where the index of the source file src is kept, in the
 // order they are tried: src+".idx" beside it, then a file in the user's cache
 // directory (os.UserCacheDir()/lined/) named after src's absolute path. The
-// second is left out when there is no cache directory.
+// second is left out when there is no cache directory. An index is saved to
+// the first place where it can be written and replaces nothing but an index
+// (see Load), so a directory that cannot be written, or a FILE.idx that is
+// not an index, sends it to the cache.
+//
+// The policy lives here, beside the format, so that the three tools find
+// each other's indexes; --index replaces the whole list.
 func Locations(src string) []string {
 	paths := []string{src + ".idx"}
 	cache, err := os.UserCacheDir()
@@ -30,7 +38,8 @@ func Locations(src string) []string {
 	return append(paths, filepath.Join(cache, "lined", name))
 }
 
-// ErrNoIndex reports that none of the places tried holds an index.
+// ErrNoIndex reports that none of the places tried holds an index (a file
+// there that is not an index does not count).
 var ErrNoIndex = errors.New("no index")
 
 // Open returns the first index among paths that is intact and describes f
@@ -47,7 +56,7 @@ func Open(f *os.File, paths []string) (*Index, string, error) {
 			}
 			ix.Close()
 		}
-		if refused == nil && !errors.Is(err, fs.ErrNotExist) {
+		if refused == nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && err != errNotIndex {
 			refused = fmt.Errorf("%s: %w", p, err)
 		}
 	}
@@ -57,9 +66,11 @@ func Open(f *os.File, paths []string) (*Index, string, error) {
 	return nil, "", refused
 }
 
-// Save writes ix to the first of paths where it can be written, creating
-// the cache directory if needed, and returns that path.
-func Save(ix *Index, paths []string) (string, error) {
+// save writes ix, the index of src, to the first of paths where it can be
+// written, creating the cache directory if needed, and returns that path
+// and why the places before it were passed over (nil if none was). If it
+// can be written nowhere, err says why for each place.
+func save(ix *Index, paths []string, src fs.FileInfo) (path string, passed, err error) {
 	var errs []error
 	for i, p := range paths {
 		if i > 0 {
@@ -69,20 +80,29 @@ func Save(ix *Index, paths []string) (string, error) {
 				continue
 			}
 		}
-		err := ix.WriteFile(p)
+		err := ix.writeFile(p, src)
 		if err == nil {
-			return p, nil
+			return p, errors.Join(errs...), nil
 		}
 		errs = append(errs, err)
 	}
-	return "", errors.Join(errs...)
+	return "", nil, errors.Join(errs...)
 }
 
 // LoadOptions tune [Load].
 type LoadOptions struct {
-	Build BuildOptions
-	// OnBuild, if set, is called before the source is indexed, with the
-	// reason there was no usable index (see Open).
+	// Paths are where the index is looked for and saved, in this order
+	// (see Locations).
+	Paths []string
+	// Rebuild, if not nil, says why no saved index may be used: the file
+	// is indexed anew (mkindex --force, or a server that found a line that
+	// did not match).
+	Rebuild error
+	// NoSave keeps a new index in memory only.
+	NoSave bool
+	Build  BuildOptions
+	// OnBuild, if set, is called before the file is indexed, with the
+	// reason it is (ErrNoIndex: none was found).
 	OnBuild func(reason error)
 }
 
@@ -90,34 +110,52 @@ type LoadOptions struct {
 type Loaded struct {
 	Index *Index // Close it when done
 	// Path is the file the index was read from or saved to; empty if it
-	// could not be saved anywhere and lives in memory only.
+	// was not saved and lives in memory only.
 	Path string
-	// Built tells whether the source was indexed now, and if so Reason
-	// says why and SaveErr why it could not be saved, if it could not.
+	// Built tells whether the file was indexed now. If so, Reason says
+	// why, Took how long it took (waiting for the file to settle
+	// included), Passed why the places before Path were passed over, and
+	// SaveErr why it could not be saved anywhere, if it could not.
 	Built   bool
 	Reason  error
+	Took    time.Duration
+	Passed  error
 	SaveErr error
 }
 
 // Load returns an index for f that is known to describe it: the first valid
-// one among paths, or else a new one, built and saved to the first of paths
-// that can be written, and read back from there (see [Index.Reopen]).
-// Failing to save is not an error: the index built is still returned, with
-// SaveErr set.
-func Load(ctx context.Context, f *os.File, paths []string, opts LoadOptions) (Loaded, error) {
-	ix, path, reason := Open(f, paths)
+// one among the paths, or else a new one, built, saved to the first of the
+// paths where it can be written, and read back from there, where its body
+// is mapped rather than held in memory (see [Index.Reopen]). This is how
+// every tool gets its index. Failing to save is not an error: the index
+// built is still returned, with SaveErr set.
+func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
+	reason := opts.Rebuild
 	if reason == nil {
-		return Loaded{Index: ix, Path: path}, nil
+		ix, path, err := Open(f, opts.Paths)
+		if err == nil {
+			return Loaded{Index: ix, Path: path}, nil
+		}
+		reason = err
 	}
 	if opts.OnBuild != nil {
 		opts.OnBuild(reason)
 	}
+	start := time.Now()
 	ix, err := Build(ctx, f, opts.Build)
 	if err != nil {
 		return Loaded{}, err
 	}
-	l := Loaded{Index: ix, Built: true, Reason: reason}
-	l.Path, l.SaveErr = Save(ix, paths)
+	l := Loaded{Index: ix, Built: true, Reason: reason, Took: time.Since(start)}
+	if opts.NoSave {
+		return l, nil
+	}
+	src, err := f.Stat()
+	if err != nil {
+		l.SaveErr = err
+		return l, nil
+	}
+	l.Path, l.Passed, l.SaveErr = save(ix, opts.Paths, src)
 	if l.SaveErr == nil {
 		if saved, err := ix.Reopen(l.Path); err == nil {
 			l.Index = saved

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 )
 
@@ -79,14 +81,14 @@ func newFixture(t *testing.T) *fixture {
 
 func (fx *fixture) build(t *testing.T) *Index {
 	t.Helper()
-	return buildFile(t, fx.src, BuildOptions{})
+	return buildFile(t, fx.src, BuildOptions{Settle: noSettle})
 }
 
 func TestOpen(t *testing.T) {
 	fx := newFixture(t)
 	ix := fx.build(t)
 	good := filepath.Join(fx.dir, "good.idx")
-	if err := ix.WriteFile(good); err != nil {
+	if err := ix.writeFile(good, nil); err != nil {
 		t.Fatal(err)
 	}
 	corrupt := filepath.Join(fx.dir, "corrupt.idx")
@@ -94,8 +96,8 @@ func TestOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 	stale := filepath.Join(fx.dir, "stale.idx")
-	other := buildBytes(t, fx.data, BuildOptions{}) // another modification time
-	if err := other.WriteFile(stale); err != nil {
+	other := buildBytes(t, fx.data, BuildOptions{Settle: noSettle}) // another modification time
+	if err := other.writeFile(stale, nil); err != nil {
 		t.Fatal(err)
 	}
 	missing := filepath.Join(fx.dir, "missing.idx")
@@ -116,9 +118,8 @@ func TestOpen(t *testing.T) {
 		{"corrupt then missing", []string{corrupt, missing}, "", isCorrupt, corrupt},
 		{"stale then corrupt", []string{stale, corrupt}, "", isStale, stale},
 		{"missing then stale", []string{missing, stale}, "", isStale, stale},
-		{"beneath a regular file", []string{fx.blocked}, "", func(err error) bool {
-			return err != nil && !isNoIndex(err)
-		}, fx.blocked},
+		// Nothing can be there: no index, as if it were missing.
+		{"beneath a regular file", []string{fx.blocked}, "", isNoIndex, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -148,7 +149,7 @@ func TestSave(t *testing.T) {
 	ix := fx.build(t)
 	beside := fx.src + ".idx"
 
-	if p, err := Save(ix, []string{beside, fx.fallback}); err != nil || p != beside {
+	if p, err := saveTo(ix, []string{beside, fx.fallback}); err != nil || p != beside {
 		t.Fatalf("Save = %q, %v; want %s", p, err, beside)
 	}
 	if _, err := os.Stat(filepath.Dir(fx.fallback)); !errors.Is(err, fs.ErrNotExist) {
@@ -157,7 +158,7 @@ func TestSave(t *testing.T) {
 
 	// The first directory cannot be written: the fallback is used, and its
 	// directory created, private to the user.
-	if p, err := Save(ix, []string{fx.blocked, fx.fallback}); err != nil || p != fx.fallback {
+	if p, err := saveTo(ix, []string{fx.blocked, fx.fallback}); err != nil || p != fx.fallback {
 		t.Fatalf("Save = %q, %v; want %s", p, err, fx.fallback)
 	}
 	if fi, err := os.Stat(filepath.Dir(fx.fallback)); err != nil || fi.Mode().Perm() != 0o700 {
@@ -169,7 +170,7 @@ func TestSave(t *testing.T) {
 
 	// Only the fallback directory is created, not the first one.
 	noDir := filepath.Join(fx.dir, "no such dir", "src.txt.idx")
-	if p, err := Save(ix, []string{noDir}); err == nil || p != "" {
+	if p, err := saveTo(ix, []string{noDir}); err == nil || p != "" {
 		t.Errorf("Save into a missing directory = %q, %v; want an error", p, err)
 	}
 	if _, err := os.Stat(filepath.Dir(noDir)); !errors.Is(err, fs.ErrNotExist) {
@@ -178,7 +179,7 @@ func TestSave(t *testing.T) {
 
 	// Nowhere to write: both failures are reported.
 	blocked2 := filepath.Join(filepath.Dir(fx.blocked), "sub", "x.idx")
-	p, err := Save(ix, []string{fx.blocked, blocked2})
+	p, err := saveTo(ix, []string{fx.blocked, blocked2})
 	if err == nil || p != "" {
 		t.Fatalf("Save with nowhere to write = %q, %v; want an error", p, err)
 	}
@@ -197,7 +198,7 @@ func TestLoad(t *testing.T) {
 	opts := LoadOptions{OnBuild: func(r error) { reasons = append(reasons, r) }}
 
 	// No index yet: built and saved beside the file.
-	l, err := Load(ctx, fx.f, paths, opts)
+	l, err := Load(ctx, fx.f, withPaths(opts, paths))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +215,7 @@ func TestLoad(t *testing.T) {
 	}
 
 	// Valid: reused, not built.
-	l, err = Load(ctx, fx.f, paths, opts)
+	l, err = Load(ctx, fx.f, withPaths(opts, paths))
 	if err != nil || l.Built || l.Path != beside || l.Reason != nil || len(reasons) != 1 {
 		t.Fatalf("second Load = %+v, %v; want the saved index", l, err)
 	}
@@ -224,7 +225,7 @@ func TestLoad(t *testing.T) {
 	if err := os.WriteFile(fx.src, fx.data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	l, err = Load(ctx, fx.f, paths, opts)
+	l, err = Load(ctx, fx.f, withPaths(opts, paths))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +233,7 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("Load of a grown file = %+v; want rebuilt because stale", l)
 	}
 	checkAllLines(t, l.Index, fx.data, make([]byte, 4096))
-	if l, err = Load(ctx, fx.f, paths, opts); err != nil || l.Built {
+	if l, err = Load(ctx, fx.f, withPaths(opts, paths)); err != nil || l.Built {
 		t.Fatalf("Load after the rebuild = %+v, %v; want the saved index", l, err)
 	}
 
@@ -242,7 +243,7 @@ func TestLoad(t *testing.T) {
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	cancel()
-	if l, err := Load(cctx, fx.f, paths, LoadOptions{}); !errors.Is(err, context.Canceled) || l.Index != nil {
+	if l, err := Load(cctx, fx.f, LoadOptions{Paths: paths, Build: BuildOptions{Settle: noSettle}}); !errors.Is(err, context.Canceled) || l.Index != nil {
 		t.Fatalf("Load with a cancelled context = %+v, %v; want context.Canceled", l, err)
 	}
 }
@@ -253,7 +254,7 @@ func TestLoadFallsBack(t *testing.T) {
 	ctx := context.Background()
 	fx := newFixture(t)
 	paths := []string{fx.blocked, fx.fallback}
-	l, err := Load(ctx, fx.f, paths, LoadOptions{})
+	l, err := Load(ctx, fx.f, LoadOptions{Paths: paths, Build: BuildOptions{Settle: noSettle}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestLoadFallsBack(t *testing.T) {
 		t.Fatalf("Load = %+v; want built and saved to the fallback", l)
 	}
 	checkAllLines(t, l.Index, fx.data, make([]byte, 4096))
-	l, err = Load(ctx, fx.f, paths, LoadOptions{})
+	l, err = Load(ctx, fx.f, LoadOptions{Paths: paths, Build: BuildOptions{Settle: noSettle}})
 	if err != nil || l.Built || l.Path != fx.fallback {
 		t.Fatalf("second Load = %+v, %v; want the index from the fallback", l, err)
 	}
@@ -273,7 +274,7 @@ func TestLoadWithNowhereToSave(t *testing.T) {
 	fx := newFixture(t)
 	paths := []string{fx.blocked, filepath.Join(filepath.Dir(fx.blocked), "cache", "x.idx")}
 	for range 2 {
-		l, err := Load(context.Background(), fx.f, paths, LoadOptions{})
+		l, err := Load(context.Background(), fx.f, LoadOptions{Paths: paths, Build: BuildOptions{Settle: noSettle}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -296,7 +297,7 @@ func TestLoadReadOnlyDirectory(t *testing.T) {
 	}
 	defer os.Chmod(fx.dir, 0o755)
 	fallback := filepath.Join(t.TempDir(), "lined", "x.idx")
-	l, err := Load(context.Background(), fx.f, []string{fx.src + ".idx", fallback}, LoadOptions{})
+	l, err := Load(context.Background(), fx.f, LoadOptions{Paths: []string{fx.src + ".idx", fallback}, Build: BuildOptions{Settle: noSettle}})
 	if err != nil || !l.Built || l.Path != fallback {
 		t.Fatalf("Load = %+v, %v; want saved to the fallback", l, err)
 	}
@@ -314,7 +315,7 @@ func TestLoadRefusesNonRegularFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if l, err := Load(context.Background(), d, []string{filepath.Join(t.TempDir(), "x.idx")}, LoadOptions{}); err == nil {
+	if l, err := Load(context.Background(), d, LoadOptions{Paths: []string{filepath.Join(t.TempDir(), "x.idx")}, Build: BuildOptions{Settle: noSettle}}); err == nil {
 		t.Fatalf("Load of a directory = %+v, want an error", l)
 	}
 }
@@ -341,11 +342,11 @@ func TestWriteFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x.idx")
 
-	// Replaces what was there.
-	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
+	// Replaces the index that was there, even a damaged one.
+	if err := os.WriteFile(path, []byte(magic+"old and damaged"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.WriteFile(path); err != nil {
+	if err := ix.writeFile(path, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, encode(t, ix)) {
@@ -357,7 +358,7 @@ func TestWriteFile(t *testing.T) {
 
 	// A name without a directory is in the current one.
 	t.Chdir(dir)
-	if err := ix.WriteFile("rel.idx"); err != nil {
+	if err := ix.writeFile("rel.idx", nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := ReadFile(filepath.Join(dir, "rel.idx")); err != nil {
@@ -382,7 +383,7 @@ func TestWriteFileFailureLeavesNothing(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(isDir, "keep"), []byte("k"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := ix.WriteFile(isDir); err == nil {
+	if err := ix.writeFile(isDir, nil); err == nil {
 		t.Fatal("WriteFile over a directory succeeded")
 	}
 	if fi, err := os.Stat(isDir); err != nil || !fi.IsDir() {
@@ -394,7 +395,7 @@ func TestWriteFileFailureLeavesNothing(t *testing.T) {
 
 	// The directory does not exist: nothing is created.
 	missing := filepath.Join(dir, "missing", "x.idx")
-	if err := ix.WriteFile(missing); err == nil {
+	if err := ix.writeFile(missing, nil); err == nil {
 		t.Fatal("WriteFile into a missing directory succeeded")
 	}
 	if _, err := os.Stat(filepath.Dir(missing)); !errors.Is(err, fs.ErrNotExist) {
@@ -402,7 +403,7 @@ func TestWriteFileFailureLeavesNothing(t *testing.T) {
 	}
 
 	// Beneath a regular file.
-	if err := ix.WriteFile(fx.blocked); err == nil {
+	if err := ix.writeFile(fx.blocked, nil); err == nil {
 		t.Fatal("WriteFile beneath a regular file succeeded")
 	}
 }
@@ -415,9 +416,9 @@ func TestWriteFileIsAtomic(t *testing.T) {
 	}
 	fx := newFixture(t)
 	a := fx.build(t)
-	b := buildBytes(t, fx.data[:100_000], BuildOptions{Spacing: 512})
+	b := buildBytes(t, fx.data[:100_000], BuildOptions{Settle: noSettle, Spacing: 512})
 	path := filepath.Join(t.TempDir(), "x.idx")
-	if err := a.WriteFile(path); err != nil {
+	if err := a.writeFile(path, nil); err != nil {
 		t.Fatal(err)
 	}
 	encA, encB := encode(t, a), encode(t, b)
@@ -430,7 +431,7 @@ func TestWriteFileIsAtomic(t *testing.T) {
 			if i%2 == 0 {
 				ix = b
 			}
-			if err := ix.WriteFile(path); err != nil {
+			if err := ix.writeFile(path, nil); err != nil {
 				t.Error(err)
 				return
 			}
@@ -455,5 +456,118 @@ func TestWriteFileIsAtomic(t *testing.T) {
 	t.Logf("%d whole reads during 40 rewrites", reads)
 	if tmp := tempFiles(t, filepath.Dir(path)); tmp != nil {
 		t.Fatalf("temporary files left: %q", tmp)
+	}
+}
+
+// TestWriteFileReplacesOnlyIndexes: an index is written where nothing is,
+// or over an index; never over the source, whatever path leads to it, nor
+// over any other file. What was there is left byte for byte, and no
+// temporary file remains.
+func TestWriteFileReplacesOnlyIndexes(t *testing.T) {
+	fx := newFixture(t)
+	ix := fx.build(t)
+	src, err := os.Stat(fx.src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := fx.dir
+	mustWrite := func(name, data string) string { return writeSource(t, dir, name, []byte(data)) }
+	link := func(oldname, newname string) string {
+		p := filepath.Join(dir, newname)
+		if err := os.Symlink(oldname, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	hard := filepath.Join(dir, "hardlink")
+	if err := os.Link(fx.src, hard); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sub := filepath.Join(dir, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	userIdx := mustWrite("notes.idx", "my data, not an index\n")
+	refused := []struct{ name, path, reason string }{
+		{"the source", fx.src, "the file being indexed"},
+		{"the source through ..", filepath.Join(sub, "..", "src.txt"), "the file being indexed"},
+		{"a hard link to the source", hard, "the file being indexed"},
+		{"a symbolic link to the source", link("src.txt", "symlink"), "the file being indexed"},
+		{"a file that is not an index", userIdx, "not an index"},
+		{"an empty file", mustWrite("empty.idx", ""), "not an index"},
+		{"a file shorter than the magic", mustWrite("short.idx", magic[:5]), "not an index"},
+		{"a symbolic link to a file that is not an index", link("notes.idx", "link.idx"), "not an index"},
+		{"a dangling symbolic link", link("nowhere", "dangling.idx"), "does not exist"},
+		{"a FIFO", fifo, "not a regular file"},
+		{"a directory", sub, "not a regular file"},
+	}
+	contents := func(path string) []byte {
+		if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+			return nil
+		}
+		b, _ := os.ReadFile(path)
+		return b
+	}
+	for _, tt := range refused {
+		before := contents(tt.path)
+		err := ix.writeFile(tt.path, src)
+		if !errors.Is(err, errLeftAlone) || !strings.Contains(err.Error(), tt.reason) || !strings.Contains(err.Error(), tt.path) {
+			t.Errorf("%s: writeFile = %v, want it left alone because %s", tt.name, err, tt.reason)
+		}
+		if after := contents(tt.path); !bytes.Equal(before, after) {
+			t.Errorf("%s: the file was changed", tt.name)
+		}
+	}
+	if data, err := os.ReadFile(fx.src); err != nil || !bytes.Equal(data, fx.data) {
+		t.Fatalf("the source changed: %v", err)
+	}
+	if tmp := tempFiles(t, dir); tmp != nil {
+		t.Errorf("temporary files left: %q", tmp)
+	}
+
+	// A symbolic link to an index: the index it leads to is replaced, and
+	// the link stays.
+	target := filepath.Join(sub, "real.idx")
+	if err := os.WriteFile(target, []byte(magic), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := link("sub/real.idx", "linked.idx")
+	if err := ix.writeFile(l, src); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(l); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the link was replaced: %v", err)
+	}
+	if got, err := ReadFile(target); err != nil || got.Lines() != ix.Lines() {
+		t.Errorf("the index the link leads to was not written: %v", err)
+	}
+}
+
+// TestInstallPutsBackAFileCreatedMeanwhile: a file that appears at the
+// index's place after it was checked, and is not an index, is swapped back
+// and kept, whether the place was empty or held an index when checked.
+func TestInstallPutsBackAFileCreatedMeanwhile(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the swap needs renameat2")
+	}
+	dir := t.TempDir()
+	for _, existed := range []bool{false, true} {
+		tmp := writeSource(t, dir, ".x.idx.tmp1", []byte(magic+"new index"))
+		target := writeSource(t, dir, "x.idx", []byte("a user's file, put here meanwhile\n"))
+		keep, err := install(tmp, target, existed, nil)
+		if !errors.Is(err, errLeftAlone) || keep {
+			t.Errorf("existed %v: install = %v, %v; want the file left alone", existed, keep, err)
+		}
+		if got, _ := os.ReadFile(target); string(got) != "a user's file, put here meanwhile\n" {
+			t.Errorf("existed %v: the user's file is now %q", existed, got)
+		}
+		if got, _ := os.ReadFile(tmp); string(got) != magic+"new index" {
+			t.Errorf("existed %v: the temporary file holds %q", existed, got)
+		}
+		os.Remove(tmp)
 	}
 }

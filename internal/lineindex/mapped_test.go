@@ -40,7 +40,7 @@ func mappedIndex(t testing.TB, enc []byte) (*Index, string) {
 
 func TestReadFileMaps(t *testing.T) {
 	data := mixedLines(4)
-	built := buildBytes(t, data, BuildOptions{Spacing: 512})
+	built := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	enc := encode(t, built)
 	ix, _ := mappedIndex(t, enc)
 	checkAllLines(t, ix, data, makeBufs()...)
@@ -77,7 +77,7 @@ func TestMappedIndexTruncated(t *testing.T) {
 	data := printableLines(7, 2<<20, 200)
 	ref := naiveLines(data)
 	src := bytes.NewReader(data)
-	enc := encode(t, buildBytes(t, data, BuildOptions{Spacing: 512})) // a 64 KiB body
+	enc := encode(t, buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})) // a 64 KiB body
 	ix, path := mappedIndex(t, enc)
 
 	var stop atomic.Bool
@@ -150,7 +150,7 @@ func TestMappedIndexOverwritten(t *testing.T) {
 	data := numberedLines(1500, 3)
 	ref := naiveLines(data)
 	src := bytes.NewReader(data)
-	built := buildBytes(t, data, BuildOptions{Spacing: 512})
+	built := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	cps := built.cps.all()
 	if len(cps)*entryLen < 2*sumLen {
 		t.Fatalf("only %d checkpoints: the body should span several chunks", len(cps))
@@ -307,7 +307,7 @@ func TestReopen(t *testing.T) {
 	f := openFile(t, path)
 	idx := path + ".idx"
 
-	l, err := Load(t.Context(), f, []string{idx}, LoadOptions{})
+	l, err := Load(t.Context(), f, LoadOptions{Paths: []string{idx}, Build: BuildOptions{Settle: noSettle}})
 	if err != nil || !l.Built || l.Path != idx {
 		t.Fatalf("Load = %+v, %v; want a new index saved at %s", l, err, idx)
 	}
@@ -317,8 +317,8 @@ func TestReopen(t *testing.T) {
 	checkAllLines(t, l.Index, data, make([]byte, 4096))
 	l.Index.Close()
 
-	built := buildFile(t, path, BuildOptions{})
-	if err := built.WriteFile(idx); err != nil {
+	built := buildFile(t, path, BuildOptions{Settle: noSettle})
+	if err := built.writeFile(idx, nil); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := built.Reopen(idx)
@@ -332,10 +332,10 @@ func TestReopen(t *testing.T) {
 
 	// Another index in its place: of other data, or of the same data with
 	// another spacing.
-	other := buildBytes(t, mixedLines(6), BuildOptions{})
-	spaced := buildFile(t, path, BuildOptions{Spacing: 1024})
+	other := buildBytes(t, mixedLines(6), BuildOptions{Settle: noSettle})
+	spaced := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 1024})
 	for _, o := range []*Index{other, spaced} {
-		if err := o.WriteFile(idx); err != nil {
+		if err := o.writeFile(idx, nil); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := built.Reopen(idx); err == nil {
@@ -343,7 +343,7 @@ func TestReopen(t *testing.T) {
 		}
 	}
 	// The same header over another body: the chunk sums tell.
-	if err := built.WriteFile(idx); err != nil {
+	if err := built.writeFile(idx, nil); err != nil {
 		t.Fatal(err)
 	}
 	saved, err = built.Reopen(idx)

@@ -23,14 +23,14 @@
 // Because checkpoints depend only on grid points, disjoint parts of the source
 // can be indexed in parallel and give the same index as a sequential build.
 //
-// # File layout (format version 1)
+// # File layout (format version 2)
 //
 // All integers are little-endian. CRC-32C is the Castagnoli CRC.
 //
 //	offset size field
 //	     0    8 magic "LINEDIX\x00"
-//	     8    4 format version, 1
-//	    12    4 header length in bytes, 128
+//	     8    4 format version, 2
+//	    12    4 header length in bytes, 144
 //	    16    4 checkpoint spacing in bytes (a power of two, 512 .. 1 MiB)
 //	    20    4 fingerprint sample length in bytes
 //	    24    4 fingerprint sample count
@@ -45,11 +45,15 @@
 //	   100    4 body checksum: CRC-32C of the body
 //	   104    8 source status change time (ctime), nanoseconds since the
 //	            Unix epoch; 0 if unknown
-//	   112   12 reserved, zero
-//	   124    4 header checksum: CRC-32C of bytes 0..123
-//	   128 16*K body: K checkpoints, each line number (8) then byte offset (8)
+//	   112    8 source device number (st_dev); 0 if unknown
+//	   120    8 source inode number (st_ino); 0 if unknown
+//	   128   12 reserved, zero
+//	   140    4 header checksum: CRC-32C of bytes 0..139
+//	   144 16*K body: K checkpoints, each line number (8) then byte offset (8)
 //
-// The file is exactly 128+16*K bytes long.
+// The file is exactly 144+16*K bytes long. Reserved bytes are written as
+// zero, and a reader refuses an index whose reserved bytes are not: a
+// later format that uses them has another version number.
 //
 // The fingerprint is SHA-256 over the source size (8 bytes) followed, for each
 // sample, by its offset (8 bytes) and its bytes. When the source is no longer
@@ -60,11 +64,20 @@
 // # Trust
 //
 // An index is used only if its header and body checksums hold, its table is
-// well formed, and its source's size, modification time, status change time
-// and fingerprint equal those of the source as it is now (see
-// [Index.Validate]). The status change time cannot be set by anyone, so a file
-// rewritten in place with its modification time put back, or replaced by
-// another, is caught even where the fingerprint's samples miss the change.
+// well formed, and it describes the source as it is now (see
+// [Index.Validate]): the same file, by device and inode, with the same
+// size, modification time and status change time, and the same
+// fingerprint. The status change time cannot be set by anyone, so a file
+// rewritten in place with its modification time put back is caught even
+// where the fingerprint's samples miss the change; the device and inode
+// tell another file from this one even when its size and times agree, so
+// an index copied or moved with its file is rebuilt. Where the system
+// gives no inode or status change time, a saved index is never trusted.
+//
+// An index is built from one version of its source (see [Build]): the
+// file must have been left alone for a settling time before the build
+// starts, must not change while it runs, and must show the same sampled
+// bytes after it as before.
 //
 // Between validations (a server keeps serving from a validated index), reading
 // a line checks every byte the look-up reads against the checkpoints: the
@@ -106,19 +119,19 @@ import (
 	"time"
 )
 
-// Version is the index format version this package reads and writes.
-const Version = 1
+// version is the index format version this package reads and writes.
+const version = 2
 
 const (
 	magic         = "LINEDIX\x00"
-	headerLen     = 128
+	headerLen     = 144
 	entryLen      = 16
 	segmentLen    = 1 << 20 // content checksum segment
 	minSpacing    = 512
 	maxSpacing    = segmentLen
 	sampleLen     = 4096
 	sampleCount   = 16
-	headerCRCFrom = 124
+	headerCRCFrom = 140
 
 	// DefaultSpacing is the checkpoint spacing of new indexes: about 0.1% of
 	// the source in index size, at most 16 KiB read before a line.
@@ -199,9 +212,7 @@ type Index struct {
 // meta is what the header says about the source and the table.
 type meta struct {
 	spacing     int64
-	size        int64
-	modTime     int64 // Unix nanoseconds
-	changeTime  int64 // Unix nanoseconds, 0 if unknown
+	stamp       // of the source as indexed
 	lines       int64
 	fingerprint [32]byte
 	content     uint32
@@ -266,11 +277,18 @@ func ReadFile(path string) (*Index, error) {
 	return Decode(f)
 }
 
+// errNotIndex reports a file that does not start with the index magic: not
+// an index at all, rather than a damaged one, and never replaced by one.
+var errNotIndex = &CorruptError{Reason: "not a lined index (bad magic)"}
+
 // Decode reads an encoded index from r, checking its checksums and structure.
 func Decode(r io.Reader) (*Index, error) {
 	var h [headerLen]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if n, err := io.ReadFull(r, h[:]); err != nil {
+		switch {
+		case n < len(magic) && (err == io.EOF || err == io.ErrUnexpectedEOF), n >= len(magic) && string(h[:len(magic)]) != magic:
+			return nil, errNotIndex
+		case errors.Is(err, io.ErrUnexpectedEOF):
 			return nil, corrupt("shorter than its %d-byte header", headerLen)
 		}
 		return nil, err
@@ -305,10 +323,10 @@ func Decode(r io.Reader) (*Index, error) {
 func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err error) {
 	le := binary.LittleEndian
 	if string(h[0:8]) != magic {
-		return nil, 0, 0, corrupt("not a lined index (bad magic)")
+		return nil, 0, 0, errNotIndex
 	}
-	if v := le.Uint32(h[8:]); v != Version {
-		return nil, 0, 0, corrupt("format version %d, want %d", v, Version)
+	if v := le.Uint32(h[8:]); v != version {
+		return nil, 0, 0, corrupt("format version %d, want %d", v, version)
 	}
 	if crc32.Checksum(h[:headerCRCFrom], castagnoli) != le.Uint32(h[headerCRCFrom:]) {
 		return nil, 0, 0, corrupt("header checksum mismatch")
@@ -319,13 +337,20 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if le.Uint32(h[20:]) != sampleLen || le.Uint32(h[24:]) != sampleCount {
 		return nil, 0, 0, corrupt("unsupported fingerprint parameters")
 	}
+	if le.Uint32(h[28:]) != 0 || !allZero(h[128:140]) {
+		return nil, 0, 0, corrupt("reserved header bytes are not zero")
+	}
 	ix = &Index{meta: meta{
-		spacing:    int64(le.Uint32(h[16:])),
-		size:       int64(le.Uint64(h[32:])),
-		modTime:    int64(le.Uint64(h[40:])),
-		lines:      int64(le.Uint64(h[48:])),
-		content:    le.Uint32(h[96:]),
-		changeTime: int64(le.Uint64(h[104:])),
+		spacing: int64(le.Uint32(h[16:])),
+		stamp: stamp{
+			size:       int64(le.Uint64(h[32:])),
+			modTime:    int64(le.Uint64(h[40:])),
+			changeTime: int64(le.Uint64(h[104:])),
+			dev:        le.Uint64(h[112:]),
+			ino:        le.Uint64(h[120:]),
+		},
+		lines:   int64(le.Uint64(h[48:])),
+		content: le.Uint32(h[96:]),
 	}}
 	copy(ix.fingerprint[:], h[64:96])
 	if !validSpacing(ix.spacing) {
@@ -364,6 +389,15 @@ func readBody(r io.Reader, want int64) ([]byte, error) {
 		}
 	}
 	return io.ReadAll(io.LimitReader(r, want+1))
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func validSpacing(s int64) bool {
@@ -421,7 +455,7 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 		return nil, err
 	}
 	copy(h, magic)
-	le.PutUint32(h[8:], Version)
+	le.PutUint32(h[8:], version)
 	le.PutUint32(h[12:], headerLen)
 	le.PutUint32(h[16:], uint32(ix.spacing))
 	le.PutUint32(h[20:], sampleLen)
@@ -433,6 +467,8 @@ func (ix *Index) MarshalBinary() ([]byte, error) {
 	copy(h[64:96], ix.fingerprint[:])
 	le.PutUint32(h[96:], ix.content)
 	le.PutUint64(h[104:], uint64(ix.changeTime))
+	le.PutUint64(h[112:], ix.dev)
+	le.PutUint64(h[120:], ix.ino)
 	le.PutUint32(h[100:], crc32.Checksum(body, castagnoli))
 	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
 	return buf, nil

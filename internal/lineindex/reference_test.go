@@ -48,7 +48,7 @@ func buildAllWays(t testing.TB, data []byte, spacing int64) *Index {
 	var ix *Index
 	for _, v := range variants {
 		taskLen = v.taskLen
-		opts := BuildOptions{Spacing: spacing, Workers: v.workers}
+		opts := BuildOptions{Settle: noSettle, Spacing: spacing, Workers: v.workers}
 		var built *Index
 		if strings.HasSuffix(v.name, "from a file") {
 			built = buildFromFile(t, data, opts) // mapped into memory on unix
@@ -135,7 +135,7 @@ func TestContractExamples(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strconv.Quote(tt.in), func(t *testing.T) {
-			ix := roundTrip(t, buildBytes(t, []byte(tt.in), BuildOptions{}))
+			ix := roundTrip(t, buildBytes(t, []byte(tt.in), BuildOptions{Settle: noSettle}))
 			if got := ix.Lines(); got != int64(len(tt.lines)) {
 				t.Fatalf("Lines() = %d, want %d", got, len(tt.lines))
 			}
@@ -391,7 +391,7 @@ func TestEveryBufferSize(t *testing.T) {
 
 func TestFindRefusesSmallBuffers(t *testing.T) {
 	data := []byte("a\nb\n")
-	ix := buildBytes(t, data, BuildOptions{})
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle})
 	for _, n := range []int{0, 1, MinBuffer - 1} {
 		if _, err := ix.Find(bytes.NewReader(data), 1, make([]byte, n)); err == nil {
 			t.Errorf("Find with a %d-byte buffer succeeded, want an error", n)

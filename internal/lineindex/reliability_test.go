@@ -19,7 +19,7 @@ import (
 func TestWriteFileErrorNamesTheIndex(t *testing.T) {
 	fx := newFixture(t)
 	ix := fx.build(t)
-	err := ix.WriteFile(fx.blocked)
+	err := ix.writeFile(fx.blocked, nil)
 	if err == nil {
 		t.Fatal("WriteFile beneath a regular file succeeded")
 	}
@@ -34,7 +34,7 @@ func TestWriteFileErrorNamesTheIndex(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	err = ix.WriteFile(dir)
+	err = ix.writeFile(dir, nil)
 	if err == nil || !strings.HasPrefix(err.Error(), dir+": ") || strings.Contains(err.Error(), ".tmp") {
 		t.Errorf("WriteFile over a directory: %v, want an error naming %s and no temporary file", err, dir)
 	}
@@ -82,7 +82,7 @@ func TestNthNewlineDense(t *testing.T) {
 // every line is a newline.
 func BenchmarkFindEmptyLines(b *testing.B) {
 	data := bytes.Repeat([]byte{'\n'}, 4<<20)
-	ix := buildBytes(b, data, BuildOptions{})
+	ix := buildBytes(b, data, BuildOptions{Settle: noSettle})
 	src := bytes.NewReader(data)
 	buf := make([]byte, 64<<10)
 	r := rand.New(rand.NewPCG(1, 1))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 )
 
 // StaleError reports an index that does not describe its source as it is now.
@@ -19,22 +18,17 @@ func stale(format string, args ...any) error {
 	return &StaleError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// Validate checks that the index describes f as it is now: same size, same
-// modification time, same fingerprint. It reads a few sampled blocks of f,
-// never the whole file, so it takes about the same time for any size.
+// Validate checks that the index describes f as it is now: the same file
+// (device and inode), the same size, modification time and status change
+// time, the same fingerprint. It reads a few sampled blocks of f, never the
+// whole file, so it takes about the same time for any size.
 func (ix *Index) Validate(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
 	}
-	if fi.Size() != ix.size {
-		return stale("file is %d bytes, index is for %d", fi.Size(), ix.size)
-	}
-	if fi.ModTime().UnixNano() != ix.modTime {
-		return stale("file modified at %v, index is for %v", fi.ModTime().UTC(), ix.ModTime().UTC())
-	}
-	if ct := changeTime(fi); ix.changeTime != 0 && ct != ix.changeTime {
-		return stale("file status changed at %v, index is for %v", time.Unix(0, ct).UTC(), time.Unix(0, ix.changeTime).UTC())
+	if why := ix.stamp.differs(stampOf(fi)); why != "" {
+		return stale("%s", why)
 	}
 	fp, err := fingerprint(f, ix.size)
 	if err != nil {

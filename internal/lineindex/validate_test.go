@@ -25,7 +25,7 @@ func TestWriteFileReadFileValidate(t *testing.T) {
 	data := mixedLines(21)
 	path := writeSource(t, dir, "src", data)
 	f := openFile(t, path)
-	ix, err := Build(context.Background(), f, BuildOptions{Spacing: 4096})
+	ix, err := Build(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +37,7 @@ func TestWriteFileReadFileValidate(t *testing.T) {
 		t.Fatalf("index for (%d bytes, %v), file is (%d, %v)", ix.Size(), ix.ModTime(), fi.Size(), fi.ModTime())
 	}
 	idx := path + ".idx"
-	if err := ix.WriteFile(idx); err != nil {
+	if err := ix.writeFile(idx, nil); err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(idx); err != nil || fi.Mode().Perm() != 0o644 || fi.Size() != ix.EncodedLen() {
@@ -53,7 +53,7 @@ func TestWriteFileReadFileValidate(t *testing.T) {
 	if err := read.Validate(f); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if err := read.Verify(context.Background(), f, BuildOptions{Workers: 2}); err != nil {
+	if err := read.Verify(context.Background(), f, BuildOptions{Settle: noSettle, Workers: 2}); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	ref := naiveLines(data)
@@ -131,9 +131,9 @@ func TestValidateDetectsChangedSource(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			path := writeSource(t, dir, "src", orig)
-			ix := buildFile(t, path, BuildOptions{Spacing: 512})
+			ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 512})
 			idx := path + ".idx"
-			if err := ix.WriteFile(idx); err != nil {
+			if err := ix.writeFile(idx, nil); err != nil {
 				t.Fatal(err)
 			}
 			cur := tt.change(orig)
@@ -152,7 +152,7 @@ func TestValidateDetectsChangedSource(t *testing.T) {
 
 			// Load refuses the index, says why, and builds a right one.
 			var reason error
-			l, err := Load(context.Background(), f, []string{idx}, LoadOptions{OnBuild: func(r error) { reason = r }})
+			l, err := Load(context.Background(), f, LoadOptions{Paths: []string{idx}, Build: BuildOptions{Settle: noSettle}, OnBuild: func(r error) { reason = r }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -162,7 +162,7 @@ func TestValidateDetectsChangedSource(t *testing.T) {
 			wantStale(t, l.Reason, "Load's reason")
 			wantStale(t, reason, "OnBuild's reason")
 			checkAllLines(t, l.Index, cur, make([]byte, MinBuffer))
-			if l, err := Load(context.Background(), f, []string{idx}, LoadOptions{}); err != nil || l.Built {
+			if l, err := Load(context.Background(), f, LoadOptions{Paths: []string{idx}, Build: BuildOptions{Settle: noSettle}}); err != nil || l.Built {
 				t.Fatalf("Load after the rebuild = %+v, %v; want the saved index", l, err)
 			}
 		})
@@ -220,6 +220,22 @@ func changeKeepingTime(t testing.TB, path string, off int64, b byte) (undo func(
 	return func() { changeKeepingTime(t, path, off, old[0]) }
 }
 
+// forgeStamp gives ix the status the file at path has now, as if the
+// file's change had not moved its status change time: what is left to
+// see it is the fingerprint.
+func forgeStamp(t testing.TB, ix *Index, path string) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := stampOf(fi)
+	if st.size != ix.size || st.modTime != ix.modTime {
+		t.Fatalf("forgeStamp: the file's size or modification time changed")
+	}
+	ix.stamp = st
+}
+
 func TestValidateSampledBytes(t *testing.T) {
 	// A file up to 64 KiB is sampled whole: a change to any byte is seen.
 	// Above that, a change inside any of the 16 samples is seen.
@@ -231,8 +247,7 @@ func TestValidateSampledBytes(t *testing.T) {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			data := printableLines(uint64(size), size, 80)[:size]
 			path := writeSource(t, t.TempDir(), "src", data)
-			ix := buildFile(t, path, BuildOptions{})
-			ix.changeTime = 0 // unknown, as off Linux: test the fingerprint alone
+			ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 			f := openFile(t, path)
 			var offsets []int64
 			if size <= 3000 {
@@ -252,9 +267,13 @@ func TestValidateSampledBytes(t *testing.T) {
 			}
 			for _, off := range offsets {
 				undo := changeKeepingTime(t, path, off, data[off]^0x01)
+				// The fingerprint alone, as if the status change time had
+				// not moved.
+				forgeStamp(t, ix, path)
 				wantStale(t, ix.Validate(f), fmt.Sprintf("byte %d changed", off))
 				undo()
 			}
+			forgeStamp(t, ix, path)
 			if err := ix.Validate(f); err != nil {
 				t.Fatalf("Validate after undoing the changes: %v", err)
 			}
@@ -265,15 +284,15 @@ func TestValidateSampledBytes(t *testing.T) {
 func TestChangeOutsideSamples(t *testing.T) {
 	// A same-size change outside the sampled blocks, with the modification
 	// time reset, is caught by the status change time, which no one can
-	// reset. Where that is unknown (off Linux) it slips past Validate, which
-	// reads only the samples; Verify reads everything and sees it, and Find
-	// serves the file as it is now.
+	// reset. Were that not to move (a change within one clock tick of a
+	// coarse file system clock, forged here), it would slip past Validate,
+	// which reads only the samples; Verify reads everything and sees it,
+	// and Find serves the file as it is now or nothing.
 	data := numberedLines(20_000, 12) // about 1.3 MiB
 	size := int64(len(data))
 	path := writeSource(t, t.TempDir(), "src", data)
-	withCtime := buildFile(t, path, BuildOptions{})
-	ix := buildFile(t, path, BuildOptions{})
-	ix.changeTime = 0
+	withCtime := buildFile(t, path, BuildOptions{Settle: noSettle})
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	f := openFile(t, path)
 
 	// An unsampled letter well inside a line, far from its newline.
@@ -292,10 +311,11 @@ func TestChangeOutsideSamples(t *testing.T) {
 	t.Run("letter changed", func(t *testing.T) {
 		undo := changeKeepingTime(t, path, off, '#')
 		defer undo()
+		forgeStamp(t, ix, path)
 		if err := ix.Validate(f); err != nil {
 			t.Fatalf("Validate: %v; the change is outside the samples and should slip by", err)
 		}
-		wantStale(t, ix.Verify(context.Background(), f, BuildOptions{}), "Verify")
+		wantStale(t, ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle}), "Verify")
 		cur := bytes.Clone(data)
 		cur[off] = '#'
 		for _, size := range []int{MinBuffer, 4096} {
@@ -310,19 +330,22 @@ func TestChangeOutsideSamples(t *testing.T) {
 		if runtime.GOOS == "linux" {
 			wantStale(t, withCtime.Validate(f), "Validate with the status change time")
 		}
+		forgeStamp(t, ix, path)
 		if err := ix.Validate(f); err != nil {
 			t.Fatalf("Validate: %v; the change is outside the samples and should slip by", err)
 		}
-		wantStale(t, ix.Verify(context.Background(), f, BuildOptions{}), "Verify")
+		wantStale(t, ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle}), "Verify")
 		// What Find makes of it: see TestFindAfterNewlineMovedFar.
 	})
 	t.Run("inside a sample", func(t *testing.T) {
 		r := sampleRanges(size)[7]
 		undo := changeKeepingTime(t, path, (r[0]+r[1])/2, '\n')
 		defer undo()
+		forgeStamp(t, ix, path)
 		wantStale(t, ix.Validate(f), "Validate")
 	})
-	if err := ix.Verify(context.Background(), f, BuildOptions{}); err != nil {
+	forgeStamp(t, ix, path)
+	if err := ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle}); err != nil {
 		t.Fatalf("Verify after undoing the changes: %v", err)
 	}
 }
@@ -331,14 +354,14 @@ func TestVerifyWithOtherOptions(t *testing.T) {
 	// Verify rebuilds with the index's own spacing, whatever it is given.
 	data := mixedLines(3)
 	path := writeSource(t, t.TempDir(), "src", data)
-	ix := buildFile(t, path, BuildOptions{Spacing: 1024})
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 1024})
 	f := openFile(t, path)
-	if err := ix.Verify(context.Background(), f, BuildOptions{Spacing: 4096, Workers: 3}); err != nil {
+	if err := ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096, Workers: 3}); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := ix.Verify(ctx, f, BuildOptions{}); !errors.Is(err, context.Canceled) {
+	if err := ix.Verify(ctx, f, BuildOptions{Settle: noSettle}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Verify with a cancelled context: %v, want context.Canceled", err)
 	}
 }
@@ -348,7 +371,7 @@ func TestVerifyWithOtherOptions(t *testing.T) {
 func smallIndex(t testing.TB) (data, enc []byte) {
 	t.Helper()
 	data = numberedLines(60, 5)
-	ix := buildBytes(t, data, BuildOptions{Spacing: 512})
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	if ix.cps.len() < 5 {
 		t.Fatalf("only %d checkpoints", ix.cps.len())
 	}
@@ -360,7 +383,7 @@ func smallIndex(t testing.TB) (data, enc []byte) {
 func reseal(enc []byte) []byte {
 	le := binary.LittleEndian
 	le.PutUint32(enc[100:], crc32.Checksum(enc[headerLen:], castagnoli))
-	le.PutUint32(enc[124:], crc32.Checksum(enc[:124], castagnoli))
+	le.PutUint32(enc[headerCRCFrom:], crc32.Checksum(enc[:headerCRCFrom], castagnoli))
 	return enc
 }
 
@@ -378,7 +401,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 			if !errors.As(err, &ce) {
 				where := "body"
 				switch {
-				case i < headerLen && (i >= 104 && i < 124 || i >= 28 && i < 32):
+				case i < headerLen && (i >= 128 && i < 140 || i >= 28 && i < 32):
 					where = "reserved header bytes"
 				case i < headerLen:
 					where = "header"
@@ -392,7 +415,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 	dir := t.TempDir()
 	path := writeSource(t, dir, "src", data)
 	f := openFile(t, path)
-	fresh := encode(t, buildFile(t, path, BuildOptions{Spacing: 512}))
+	fresh := encode(t, buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 512}))
 	idx := path + ".idx"
 	step := 1
 	if testing.Short() {
@@ -406,9 +429,19 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 		}
 		_, err := ReadFile(idx)
 		wantCorrupt(t, err, "", fmt.Sprintf("ReadFile, byte %d flipped", i))
-		l, err := Load(context.Background(), f, []string{idx}, LoadOptions{Build: BuildOptions{Spacing: 512}})
+		l, err := Load(context.Background(), f, LoadOptions{Paths: []string{idx}, Build: BuildOptions{Settle: noSettle, Spacing: 512}})
 		if err != nil {
 			t.Fatal(err)
+		}
+		if i < len(magic) {
+			// Without the magic it is not an index: it is never replaced.
+			if !errors.Is(l.Reason, ErrNoIndex) || !l.Built || l.Path != "" || !errors.Is(l.SaveErr, errLeftAlone) {
+				t.Fatalf("byte %d flipped: Load = %+v, want a new index in memory and the file left alone", i, l)
+			}
+			if disk, err := os.ReadFile(idx); err != nil || !bytes.Equal(disk, bad) {
+				t.Fatalf("byte %d flipped: the file without the magic was replaced", i)
+			}
+			continue
 		}
 		wantCorrupt(t, l.Reason, "", fmt.Sprintf("Load's reason, byte %d flipped", i))
 		if !l.Built || l.Path != idx {
@@ -425,7 +458,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 
 func TestCorruptLargeIndexRandomFlips(t *testing.T) {
 	data := printableLines(9, 8<<20, 120)
-	ix := buildBytes(t, data, BuildOptions{Spacing: 512})
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	enc := encode(t, ix)
 	r := rand.New(rand.NewPCG(4, 4))
 	for range 500 {
@@ -486,8 +519,8 @@ func TestIndexOfAnotherFile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	ixA := buildFile(t, pathA, BuildOptions{})
-	if err := ixA.WriteFile(pathB + ".idx"); err != nil {
+	ixA := buildFile(t, pathA, BuildOptions{Settle: noSettle})
+	if err := ixA.writeFile(pathB+".idx", nil); err != nil {
 		t.Fatal(err)
 	}
 	// b has a's size and modification time: only the content differs.
@@ -502,7 +535,7 @@ func TestOtherVersion(t *testing.T) {
 	// An index of another format version is refused by the version check
 	// itself: the header checksum is made to hold.
 	_, enc := smallIndex(t)
-	for _, v := range []uint32{0, 2, Version + 1, 1 << 31} {
+	for _, v := range []uint32{0, 1, version + 1, 1 << 31} {
 		bad := bytes.Clone(enc)
 		binary.LittleEndian.PutUint32(bad[8:], v)
 		_, err := Decode(bytes.NewReader(reseal(bad)))
@@ -611,7 +644,7 @@ func TestDecodeHugeCheckpointCount(t *testing.T) {
 	le.PutUint64(h[32:], 1<<62)         // source size
 	le.PutUint64(h[48:], 1)             // lines
 	le.PutUint64(h[56:], (1<<62)/512+2) // checkpoints
-	le.PutUint32(h[124:], crc32.Checksum(h[:124], castagnoli))
+	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
 	defer func() {
 		if r := recover(); r != nil {
 			t.Fatalf("Decode panicked: %v", r)

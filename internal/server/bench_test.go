@@ -35,6 +35,7 @@ func loadedServer(tb testing.TB, content []byte) *Server {
 	s := New(nil, Config{
 		File: file, IndexPaths: []string{file + ".idx"},
 		CacheControl: "public, max-age=60", Logger: slog.New(slog.DiscardHandler),
+		Settle: noSettle,
 	})
 	if err := s.load(tb.Context(), f, nil, true); err != nil {
 		tb.Fatal(err)

@@ -362,7 +362,7 @@ func TestIndexFileChangedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	dense, err := lineindex.Build(t.Context(), f, lineindex.BuildOptions{Spacing: lineindex.DefaultSpacing / 4})
+	dense, err := lineindex.Build(t.Context(), f, lineindex.BuildOptions{Settle: noSettle, Spacing: lineindex.DefaultSpacing / 4})
 	if err != nil {
 		t.Fatal(err)
 	}

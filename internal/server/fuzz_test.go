@@ -29,6 +29,7 @@ func FuzzLinesPath(f *testing.F) {
 		"/lines/-1", "/lines/+1", "/lines/1.5", "/lines/9223372036854775807", "/lines/9223372036854775808",
 		"/", "/healthz", "/readyz", "/metrics", "/metrics/", "//lines/1", "/LINES/1", "*",
 		"http://lined/lines/2", "http://lined/lines/x", "http://lined", "https://a:1/lines/3?q",
+		"ftp://x/lines/2", "http:///lines/2", "HTTP://x/lines/2", "hTTp://x/lines/9", "http://", "x://y",
 		"/%6Cines/1", "/lines/1\xff", "/%6Cines/1\xff", "/lines%2F1",
 	} {
 		f.Add(uint8(0), target)
@@ -63,8 +64,9 @@ func FuzzLinesPath(f *testing.F) {
 }
 
 // refStatus is what the documentation says lined answers to method and
-// the request target as sent, for a file of m lines: the path is the
-// target up to '?' (after "scheme://authority" in absolute form), matched
+// the request target as sent, for a file of m lines: an absolute target
+// whose scheme is not http (in any case) or whose host is empty is 400;
+// the path is the target up to '?' (after "http://authority" in absolute form), matched
 // before any percent-decoding; "/lines/" followed by one or more ASCII
 // digits of value 1..2^63-1 is a line (200, or 413 beyond m), anything
 // else after "/lines/" is 400; "/", "/healthz", "/readyz" and "/metrics"
@@ -72,9 +74,13 @@ func FuzzLinesPath(f *testing.F) {
 func refStatus(method, target string, m int64) int {
 	path, _, _ := strings.Cut(target, "?")
 	if !strings.HasPrefix(path, "/") {
-		if _, rest, ok := strings.Cut(path, "://"); ok {
+		if scheme, rest, ok := strings.Cut(path, "://"); ok {
+			i := strings.IndexByte(rest, '/')
+			if strings.ToLower(scheme) != "http" || i == 0 || rest == "" {
+				return 400
+			}
 			path = ""
-			if i := strings.IndexByte(rest, '/'); i >= 0 {
+			if i > 0 {
 				path = rest[i:]
 			}
 		}
@@ -115,7 +121,7 @@ var (
 func fixedBody(code int, body string) bool {
 	switch code {
 	case 400:
-		return fixed400.MatchString(body)
+		return fixed400.MatchString(body) || body == bodyBadTarget
 	case 404:
 		return body == bodyNotFound
 	case 405:

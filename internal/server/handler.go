@@ -63,6 +63,7 @@ const (
 	bodyChanged   = "the file changed and is being indexed again, try again shortly\n"
 	bodyReadError = "internal error: the line could not be read\n"
 	bodyStopping  = "stopping\n"
+	bodyBadTarget = "bad request: an absolute request target must be http://HOST/PATH\n"
 )
 
 const linesPrefix = "/lines/"
@@ -78,10 +79,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
 		h["Connection"] = connClose
 	}
-	path := requestPath(r)
+	path, ok := requestPath(r)
 	var code int
 	var n int64
 	switch {
+	case !ok:
+		code, n = text(w, r, http.StatusBadRequest, bodyBadTarget)
 	case strings.HasPrefix(path, linesPrefix):
 		code, n = s.serveLine(w, r, path[len(linesPrefix):])
 	case path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics":
@@ -134,28 +137,34 @@ func (d *dateCache) at(now time.Time) []string {
 }
 
 // requestPath is the path of r exactly as the client sent it: the request
-// target up to '?', after "scheme://authority" in the absolute form. Not
+// target up to '?', after "http://authority" in the absolute form. Not
 // r.URL.EscapedPath, which decodes and escapes again a path that is not a
 // valid escaping (one with a raw byte ≥ 0x80, say), so that /%6Cines/1\xff
-// would be routed as /lines/1%FF. A request made in-process, without a
-// RequestURI, falls back to EscapedPath.
-func requestPath(r *http.Request) string {
+// would be routed as /lines/1%FF. An absolute target with another scheme
+// than http (lined speaks plain HTTP), or without a host, is not valid
+// (ok is false): net/http parses any scheme. A request made in-process,
+// without a RequestURI, falls back to EscapedPath.
+func requestPath(r *http.Request) (path string, ok bool) {
 	p := r.RequestURI
 	if p == "" {
-		return r.URL.EscapedPath()
+		return r.URL.EscapedPath(), true
 	}
 	if i := strings.IndexByte(p, '?'); i >= 0 {
 		p = p[:i]
 	}
 	if p != "" && p[0] != '/' {
-		if _, rest, ok := strings.Cut(p, "://"); ok {
-			p = ""
-			if i := strings.IndexByte(rest, '/'); i >= 0 {
-				p = rest[i:]
+		if scheme, rest, found := strings.Cut(p, "://"); found {
+			authority, path, hasPath := strings.Cut(rest, "/")
+			switch {
+			case !strings.EqualFold(scheme, "http") || authority == "":
+				return "", false
+			case !hasPath:
+				return "", true
 			}
+			return "/" + path, true
 		}
 	}
-	return p
+	return p, true
 }
 
 // text answers with a short plain-text body (none for HEAD).
@@ -252,10 +261,9 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 
 	bufp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bufp)
-	line, err := g.ix.Find(g.f, n, *bufp)
-	if err == nil && !s.unchanged(g) {
-		err = lineindex.ErrMismatch
-	}
+	// Every read goes through g.src, which checks that the file is still
+	// the indexed version after it: the bytes are that version's.
+	line, err := g.ix.Find(g.src, n, *bufp)
 	if err != nil {
 		return s.readFailed(w, r, g, n, err)
 	}
@@ -274,9 +282,9 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 }
 
 // unchanged tells whether g's file is still as it was indexed (see
-// statMatches); if not, g is stale and the watcher is woken.
+// lineindex.Source); if not, g is stale and the watcher is woken.
 func (s *Server) unchanged(g *generation) bool {
-	if g.statMatches() {
+	if g.src.Unchanged() {
 		return true
 	}
 	g.stale.Store(true)
@@ -333,7 +341,7 @@ func (s *Server) stream(w http.ResponseWriter, g *generation, line lineindex.Lin
 	bufp := streamPool.Get().(*[]byte)
 	defer streamPool.Put(bufp)
 	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout, buf: *bufp}
-	src := &recordingReaderAt{r: g.f}
+	src := &recordingReaderAt{r: g.src}
 	n, err := line.WriteTo(dw, src)
 	switch {
 	case err == nil:

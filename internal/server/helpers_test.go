@@ -16,6 +16,10 @@ import (
 	"github.com/lined/lined/internal/testkit"
 )
 
+// noSettle has the server index a file at once, though it was just
+// written: for the tests of everything but the settling itself.
+const noSettle = -1
+
 // syncBuffer is a log destination that tests read while the server writes.
 type syncBuffer = testkit.SyncBuffer
 
@@ -58,6 +62,7 @@ func startServerOn(t *testing.T, file string, setup ...func(*Server)) *testServe
 		CacheControl:  "public, max-age=60",
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CheckInterval: 100 * time.Millisecond,
+		Settle:        noSettle,
 	})
 	for _, fn := range setup {
 		fn(s)

@@ -78,9 +78,12 @@ type Config struct {
 	AccessLog bool
 	Logger    *slog.Logger // nil: slog.Default()
 
-	ShutdownTimeout   time.Duration // 10s: the whole stop, drain included
-	Drain             time.Duration // 1s: grace for open connections, see the package doc
-	CheckInterval     time.Duration // 1s: how often the file is stat'ed
+	ShutdownTimeout time.Duration // 10s: the whole stop, drain included
+	Drain           time.Duration // 1s: grace for open connections, see the package doc
+	CheckInterval   time.Duration // 1s: how often the file is stat'ed
+	// Settle is how long the file must be left alone before it is
+	// indexed (lineindex.BuildOptions.Settle); 0: lineindex.DefaultSettle.
+	Settle            time.Duration
 	ReadHeaderTimeout time.Duration // 5s
 	ReadTimeout       time.Duration // 10s
 	IdleTimeout       time.Duration // 60s
@@ -128,7 +131,10 @@ type Server struct {
 	cur      atomic.Pointer[generation]
 	kick     chan struct{} // wakes the watcher early
 	building atomic.Bool   // an index build is running
-	progress struct{ done, total atomic.Int64 }
+	progress struct {
+		done, total atomic.Int64
+		settling    atomic.Bool // waiting for the file to settle first
+	}
 
 	addr     string      // where Run listens, for the log
 	draining atomic.Bool // stopping: Connection: close, /readyz 503

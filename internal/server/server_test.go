@@ -236,13 +236,14 @@ func writeIndexed(t *testing.T, content []byte) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ix, err := lineindex.Build(t.Context(), f, lineindex.BuildOptions{})
-	if err != nil {
-		t.Fatal(err)
+	l, err := lineindex.Load(t.Context(), f, lineindex.LoadOptions{
+		Paths: []string{file + ".idx"},
+		Build: lineindex.BuildOptions{Settle: noSettle},
+	})
+	if err != nil || l.SaveErr != nil {
+		t.Fatal(err, l.SaveErr)
 	}
-	if err := ix.WriteFile(file + ".idx"); err != nil {
-		t.Fatal(err)
-	}
+	l.Index.Close()
 	return file
 }
 

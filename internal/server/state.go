@@ -22,12 +22,11 @@ import (
 // reference count change once it is published.
 type generation struct {
 	f       *os.File
-	fd      int // of f, for the per-request fstat
+	src     *lineindex.Source // f, read as ix's version: every read checked
 	ix      *lineindex.Index
 	index   string // where the index came from or went to; "" if in memory only
 	size    int64  // of the file as indexed
 	modTime int64  // of the file as indexed, Unix nanoseconds
-	ctime   int64  // its status change time as indexed, Unix nanoseconds; 0 if unknown
 	lines   int64
 	etag    string // `"tag-`: line N's ETag is etag + N + `"`
 	about   string // the body of GET /
@@ -43,12 +42,12 @@ type generation struct {
 }
 
 func newGeneration(f *os.File, ix *lineindex.Index, index string) *generation {
+	// The Source keeps f's descriptor number: f is closed only when the
+	// last request using this generation releases it, so the number cannot
+	// name another file while a request reads through it.
 	g := &generation{
-		f: f, fd: int(f.Fd()), ix: ix, index: index,
+		f: f, src: ix.Source(f), ix: ix, index: index,
 		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
-	}
-	if ct := ix.ChangeTime(); !ct.IsZero() {
-		g.ctime = ct.UnixNano()
 	}
 	// The ETag changes with any change of the file the index notices: its
 	// content checksum covers every byte, where the fingerprint samples.
@@ -202,7 +201,7 @@ func (s *Server) check() (reason string, how reloadHow) {
 	case oerr != nil:
 		g.stale.Store(true)
 		return "cannot stat the open file: " + oerr.Error(), fromPath
-	case !g.statMatches():
+	case !g.src.Unchanged():
 		g.stale.Store(true)
 		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
 			// Only the status change time moved: a rename, a link or
@@ -289,78 +288,71 @@ func (s *Server) reloadOpen(ctx context.Context) error {
 // says why not to look, or a new one, built and saved if save.
 func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool) error {
 	start := time.Now()
-	var ix *lineindex.Index
-	var path string
-	why := distrust
-	if why == nil {
-		ix, path, why = lineindex.Open(f, s.cfg.IndexPaths)
-	}
-	if ix == nil {
-		var err error
-		if ix, path, err = s.build(ctx, f, why, save); err != nil {
-			return err
-		}
-	}
-	s.install(newGeneration(f, ix, path))
-	s.log.Info("serving", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
-		"index", cmp.Or(path, "(memory only)"), "addr", s.addr, "took", time.Since(start).Round(time.Microsecond))
-	return nil
-}
-
-// build indexes f, showing progress on /readyz and in the log, and saves
-// the index where it can if save.
-func (s *Server) build(ctx context.Context, f *os.File, why error, save bool) (*lineindex.Index, string, error) {
-	reason := "no index yet"
-	if !errors.Is(why, lineindex.ErrNoIndex) {
-		reason = why.Error()
-	}
-	s.log.Info("indexing", "file", s.cfg.File, "reason", reason)
-	s.progress.done.Store(0)
-	if fi, err := f.Stat(); err == nil {
-		s.progress.total.Store(fi.Size())
-	}
-	s.building.Store(true)
-	defer s.building.Store(false)
-	if s.beforeBuild != nil {
-		s.beforeBuild()
-	}
-	start := time.Now()
 	lastLog := start
-	ix, err := lineindex.Build(ctx, f, lineindex.BuildOptions{Progress: func(done, total int64) {
-		s.progress.done.Store(done)
-		s.progress.total.Store(total)
-		if now := time.Now(); now.Sub(lastLog) >= time.Second {
-			lastLog = now
-			s.log.Info("indexing", "file", s.cfg.File, "progress", s.progressText())
-		}
-	}})
+	defer s.building.Store(false)
+	l, err := lineindex.Load(ctx, f, lineindex.LoadOptions{
+		Paths:   s.cfg.IndexPaths,
+		Rebuild: distrust,
+		NoSave:  !save,
+		Build: lineindex.BuildOptions{
+			Settle: s.cfg.Settle,
+			Settling: func(wait time.Duration) {
+				s.progress.settling.Store(true)
+				s.log.Info("waiting for the file to settle", "file", s.cfg.File, "wait", wait.Round(time.Millisecond))
+			},
+			Progress: func(done, total int64) {
+				s.progress.settling.Store(false)
+				s.progress.done.Store(done)
+				s.progress.total.Store(total)
+				if now := time.Now(); now.Sub(lastLog) >= time.Second {
+					lastLog = now
+					s.log.Info("indexing", "file", s.cfg.File, "progress", s.progressText())
+				}
+			},
+		},
+		OnBuild: func(why error) {
+			reason := "no index yet"
+			if !errors.Is(why, lineindex.ErrNoIndex) {
+				reason = why.Error()
+			}
+			s.log.Info("indexing", "file", s.cfg.File, "reason", reason)
+			s.progress.done.Store(0)
+			s.progress.settling.Store(false)
+			if fi, err := f.Stat(); err == nil {
+				s.progress.total.Store(fi.Size())
+			}
+			s.building.Store(true)
+			if s.beforeBuild != nil {
+				s.beforeBuild()
+			}
+		},
+	})
 	if err != nil {
-		return nil, "", fmt.Errorf("indexing: %w", err)
+		return fmt.Errorf("indexing: %w", err)
 	}
-	took := time.Since(start)
-	s.metrics.built(took)
-	var path string
-	if save {
-		path, err = lineindex.Save(ix, s.cfg.IndexPaths)
-	}
-	if err != nil {
-		s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
-	} else if path != "" {
-		// The saved copy is mapped: it costs no private memory, where ix
-		// holds its body in the heap.
-		if saved, rerr := ix.Reopen(path); rerr == nil {
-			ix = saved
-		} else {
-			s.log.Warn("index saved but not read back; serving it from memory", "file", s.cfg.File, "index", path, "err", rerr)
+	ix := l.Index
+	if l.Built {
+		s.metrics.built(l.Took)
+		switch {
+		case l.SaveErr != nil && save:
+			s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", strings.ReplaceAll(l.SaveErr.Error(), "\n", "; "))
+		case l.Passed != nil:
+			s.log.Info("index saved in the next place", "file", s.cfg.File, "index", l.Path, "passed", strings.ReplaceAll(l.Passed.Error(), "\n", "; "))
 		}
+		s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
+			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
 	}
-	s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
-		"took", took.Round(time.Millisecond), "index", cmp.Or(path, "(memory only)"))
-	return ix, path, nil
+	s.install(newGeneration(f, ix, l.Path))
+	s.log.Info("serving", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
+		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.addr, "took", time.Since(start).Round(time.Microsecond))
+	return nil
 }
 
 // progressText says how far the running index build is.
 func (s *Server) progressText() string {
+	if s.progress.settling.Load() {
+		return "waiting for the file to settle: it changed moments ago"
+	}
 	done, total := s.progress.done.Load(), s.progress.total.Load()
 	pct := int64(100)
 	if total > 0 {
