@@ -49,6 +49,8 @@ func TestR9RequestHygiene(t *testing.T) {
 		{"beyond the end", "GET /lines/4 HTTP/1.1\r\nHost: x\r\n\r\n", 413, `^line 4 is beyond the end of the file \(3 lines\)\n$`},
 		{"overflow", "GET /lines/99999999999999999999 HTTP/1.1\r\nHost: x\r\n\r\n", 400, `^invalid line number: line number too large\n$`},
 		{"absolute form", "GET http://x/lines/2 HTTP/1.1\r\nHost: x\r\n\r\n", 200, `^b\n$`},
+		{"absolute form, another scheme", "GET ftp://x/lines/2 HTTP/1.1\r\nHost: x\r\n\r\n", 400, `^bad request: an absolute request target must be http://HOST/PATH\n$`},
+		{"absolute form, no host", "GET http:///lines/2 HTTP/1.1\r\nHost: x\r\n\r\n", 400, `^bad request: an absolute request target must be http://HOST/PATH\n$`},
 		{"HTTP/1.0", "GET /lines/2 HTTP/1.0\r\n\r\n", 200, `^b\n$`},
 		{"no Host (net/http)", "GET /lines/1 HTTP/1.1\r\n\r\n", 400, `^400 Bad Request: missing required Host header$`},
 		{"relative path (net/http)", "GET lines/1 HTTP/1.1\r\nHost: x\r\n\r\n", 400, `^400 Bad Request$`},

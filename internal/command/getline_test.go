@@ -311,3 +311,45 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	w.n += int64(len(p))
 	return len(p), nil
 }
+
+// TestGetlineCutWhenTheFileChanges: a long line printed while the file is
+// rewritten in place (same size, newlines untouched) is cut, getline exits
+// 2 saying the file changed, and nothing of the new version is printed.
+func TestGetlineCutWhenTheFileChanges(t *testing.T) {
+	const long = 16 << 20
+	data := append(append([]byte("first\n"), bytes.Repeat([]byte{'a'}, long)...), "\nlast\n"...)
+	path := writeFile(t, t.TempDir(), "f.txt", data)
+	if _, errs, status := runTool(t, Mkindex(), "", path); status != 0 {
+		t.Fatalf("mkindex: %s", errs)
+	}
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	var out bytes.Buffer
+	changed := false
+	app := Getline()
+	app.Writer = writerFunc(func(p []byte) (int, error) {
+		out.Write(p)
+		if !changed && out.Len() >= 1<<20 {
+			changed = true
+			w.WriteAt([]byte("BBBBBBBBBB"), 1000)
+			w.WriteAt([]byte("BBBBBBBBBB"), 12<<20)
+		}
+		return len(p), nil
+	})
+	var errs bytes.Buffer
+	status := Run(app, []string{"getline", path, "2"}, &errs)
+	want := "getline: " + path + ": the file changed while it was being read; run again\n"
+	if status != 2 || errs.String() != want {
+		t.Errorf("getline while the file changed: status %d, stderr %q; want 2, %q", status, errs.String(), want)
+	}
+	if out.Len() >= long+1 || bytes.IndexByte(out.Bytes(), 'B') >= 0 {
+		t.Errorf("printed %d of %d bytes, new version's included: %v", out.Len(), long+1, bytes.IndexByte(out.Bytes(), 'B') >= 0)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

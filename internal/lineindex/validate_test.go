@@ -505,30 +505,74 @@ func TestTruncatedIndex(t *testing.T) {
 	}
 }
 
+// TestIndexOfAnotherFile: another file's index is refused, even when the
+// two files have the same size, the same modification time and the same
+// status change time, and differ only between the fingerprint's samples:
+// the construction of the report that found it, a newline moved from
+// 32699 to 40050 in a file of 100-byte lines, and one touch for both.
 func TestIndexOfAnotherFile(t *testing.T) {
 	dir := t.TempDir()
-	a := numberedLines(100, 1)
+	var a []byte
+	for i := 1; i < 10486; i++ {
+		a = fmt.Appendf(a, "%06d%s\n", i, strings.Repeat("x", 93))
+	}
 	b := bytes.Clone(a)
-	copy(b[len(b)/2:], "a different line\n")
-	pathA := writeSource(t, dir, "a", a)
-	pathB := writeSource(t, dir, "b", b)
-	pathC := writeSource(t, dir, "c", append(bytes.Clone(a), a...))
-	mtime := time.Unix(1_600_000_000, 0)
+	b[32699], b[40050] = 'y', '\n'
+	if sampled(int64(len(a)), 32699) || sampled(int64(len(a)), 40050) {
+		t.Fatal("the change lies in a sample")
+	}
+	pathA := writeSource(t, dir, "A", a)
+	pathB := writeSource(t, dir, "B", b)
+	mtime := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, p := range []string{pathA, pathB} {
 		if err := os.Chtimes(p, mtime, mtime); err != nil {
 			t.Fatal(err)
 		}
 	}
 	ixA := buildFile(t, pathA, BuildOptions{Settle: noSettle})
+	// The status change times are the same, as one touch can make them:
+	// what tells the files apart is their identity.
+	fiB, err := os.Stat(pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ixA.changeTime = stampOf(fiB).changeTime
 	if err := ixA.writeFile(pathB+".idx", nil); err != nil {
 		t.Fatal(err)
 	}
-	// b has a's size and modification time: only the content differs.
 	fb := openFile(t, pathB)
-	wantStale(t, ixA.Validate(fb), "a's index for b")
-	_, _, err := Open(fb, []string{pathB + ".idx"})
-	wantStale(t, err, "Open of b with a's index")
-	wantStale(t, ixA.Validate(openFile(t, pathC)), "a's index for c")
+	err = ixA.Validate(fb)
+	wantStale(t, err, "A's index for B")
+	if !strings.Contains(err.Error(), "index is for another file (device") {
+		t.Errorf("Validate: %v; want it to say the index is for another file", err)
+	}
+	l, err := Load(t.Context(), fb, LoadOptions{Paths: []string{pathB + ".idx"}, Build: BuildOptions{Settle: noSettle}})
+	if err != nil || !l.Built || !isStale(l.Reason) {
+		t.Fatalf("Load of B with A's index: %+v, %v; want rebuilt", l, err)
+	}
+	checkAllLines(t, l.Index, b, make([]byte, 4096))
+	if got, err := readLine(l.Index, l.Index.Source(fb), 329, make([]byte, 4096)); err != nil || !bytes.Equal(got, naiveLines(b)[328]) {
+		t.Errorf("line 329 of B: %q, %v", got, err)
+	}
+}
+
+// TestIndexWithoutIdentity: an index that does not record its file's
+// identity or status change time (as one built where the system gives
+// none) is never trusted: a sampled fingerprint cannot tell two files
+// apart that differ between its samples.
+func TestIndexWithoutIdentity(t *testing.T) {
+	path := writeSource(t, t.TempDir(), "src", numberedLines(100, 1))
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
+	f := openFile(t, path)
+	for _, clear := range []func(*Index){
+		func(ix *Index) { ix.dev, ix.ino = 0, 0 },
+		func(ix *Index) { ix.changeTime = 0 },
+	} {
+		c := *ix
+		clear(&c)
+		err := c.Validate(f)
+		wantStale(t, err, "an index without identity")
+	}
 }
 
 func TestOtherVersion(t *testing.T) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"math/rand"
 	"os"
 	"strconv"
@@ -391,5 +392,50 @@ func TestIndexFileChangedInPlace(t *testing.T) {
 	serveAll()
 	waitFor(t, 5*time.Second, "the damaged index rebuilt", func() bool {
 		return strings.Contains(ts.logs.String(), "msg=indexing")
+	})
+}
+
+// A long line streamed to a slow client while the file is rewritten in
+// place, newlines untouched and the size the same, is cut: the client
+// never gets a complete 200 that mixes two versions, and no byte of the
+// new version before the cut. (The report that found it: curl
+// --limit-rate 5M, then two pwrites, behind and ahead of the reader.)
+func TestLongLineCutWhenRewrittenInPlace(t *testing.T) {
+	const long = 20 << 20
+	content := append(append([]byte("first\n"), strings.Repeat("a", long)...), "\nlast\n"...)
+	ts := startServer(t, content)
+	ts.waitReady()
+	resp, err := ts.client.Get(ts.url + "/lines/2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ContentLength != long+1 {
+		t.Fatalf("line 2: %d, Content-Length %d", resp.StatusCode, resp.ContentLength)
+	}
+	// Read a little, slowly enough that the server is far from done.
+	got := make([]byte, 1<<20)
+	if _, err := io.ReadFull(resp.Body, got); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(ts.file, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.WriteAt([]byte("BBBBBBBBBB"), 1000)
+	w.WriteAt([]byte("BBBBBBBBBB"), 15<<20)
+	w.Close()
+	rest, err := io.ReadAll(resp.Body)
+	n := len(got) + len(rest)
+	if err == nil || n >= long+1 {
+		t.Fatalf("the line came whole (%d bytes, %v) though the file changed while it was sent", n, err)
+	}
+	if strings.Contains(string(rest), "B") {
+		t.Errorf("bytes of the new version were sent")
+	}
+	t.Logf("cut after %d of %d bytes: %v", n, long+1, err)
+	waitFor(t, 5*time.Second, "the new version served", func() bool {
+		r := ts.get("/lines/2")
+		return r.code == 200 && r.body[1000] == 'B'
 	})
 }

@@ -151,6 +151,12 @@ func TestRoutedOnPathAsSent(t *testing.T) {
 		{"http://lined/lines/2", "200 OK"},
 		{"http://lined/%6Cines/2\xff", "404 Not Found"},
 		{"http://lined", "404 Not Found"},
+		// Absolute targets: http only (in any case), with a host.
+		{"HTTP://lined/lines/2", "200 OK"},
+		{"ftp://x/lines/2", "400 Bad Request"},
+		{"https://x/lines/2", "400 Bad Request"},
+		{"http:///lines/2", "400 Bad Request"},
+		{"x://y", "400 Bad Request"},
 	} {
 		got := ts.raw("GET "+tc.target+" HTTP/1.1\r\nHost: lined\r\nConnection: close\r\n\r\n", 5*time.Second)
 		if !strings.HasPrefix(got, "HTTP/1.1 "+tc.status+"\r\n") {
