@@ -116,6 +116,7 @@ import (
 	"io/fs"
 	"math/bits"
 	"os"
+	"syscall"
 	"time"
 )
 
@@ -266,11 +267,18 @@ func corrupt(format string, args ...any) error {
 // mapped, not read (see the package documentation): [Index.Close] releases
 // it.
 func ReadFile(path string) (*Index, error) {
-	f, err := os.Open(path)
+	// Non-blocking: opening a FIFO put where an index should be must not
+	// wait for a writer.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, errNotIndex
+	}
 	if ix, err := readMapped(f); !errors.Is(err, errNotMapped) {
 		return ix, err
 	}
