@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lined/lined/internal/testkit"
 	"github.com/urfave/cli/v2"
 )
 
@@ -322,23 +323,9 @@ func TestGetlineCutWhenTheFileChanges(t *testing.T) {
 	if _, errs, status := runTool(t, Mkindex(), "", path); status != 0 {
 		t.Fatalf("mkindex: %s", errs)
 	}
-	w, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	var out bytes.Buffer
-	changed := false
 	app := Getline()
-	app.Writer = writerFunc(func(p []byte) (int, error) {
-		out.Write(p)
-		if !changed && out.Len() >= 1<<20 {
-			changed = true
-			w.WriteAt([]byte("BBBBBBBBBB"), 1000)
-			w.WriteAt([]byte("BBBBBBBBBB"), 12<<20)
-		}
-		return len(p), nil
-	})
+	var out *bytes.Buffer
+	app.Writer, out = testkit.RewritingWriter(t, path, 1<<20, 1000, 12<<20)
 	var errs bytes.Buffer
 	status := Run(app, []string{"getline", path, "2"}, &errs)
 	want := "getline: " + path + ": the file changed while it was being read; run again\n"
@@ -349,7 +336,3 @@ func TestGetlineCutWhenTheFileChanges(t *testing.T) {
 		t.Errorf("printed %d of %d bytes, new version's included: %v", out.Len(), long+1, bytes.IndexByte(out.Bytes(), 'B') >= 0)
 	}
 }
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -3,8 +3,9 @@ package lineindex
 import (
 	"bytes"
 	"errors"
-	"os"
 	"testing"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // TestSourceRefusesAChangedFile: once the file has changed, a read through
@@ -50,23 +51,8 @@ func TestWriteToCutWhenTheFileChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	var out bytes.Buffer
-	changed := false
-	sink := writerFunc(func(p []byte) (int, error) {
-		out.Write(p)
-		if !changed && out.Len() > 1<<20 {
-			// Behind the reader and ahead of it, as in the report.
-			changed = true
-			w.WriteAt([]byte("BBBBBBBBBB"), 1000)
-			w.WriteAt([]byte("BBBBBBBBBB"), 6<<20)
-		}
-		return len(p), nil
-	})
+	// Behind the reader and ahead of it, as in the report.
+	sink, out := testkit.RewritingWriter(t, path, 1<<20, 1000, 6<<20)
 	n, err := line.WriteTo(sink, ix.Source(f))
 	if !errors.Is(err, ErrMismatch) || n >= line.Length {
 		t.Fatalf("WriteTo while the line changed: %d of %d bytes, %v; want it cut with ErrMismatch", n, line.Length, err)
@@ -75,7 +61,3 @@ func TestWriteToCutWhenTheFileChanges(t *testing.T) {
 		t.Errorf("bytes of the new version were written")
 	}
 }
-
-type writerFunc func(p []byte) (int, error)
-
-func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

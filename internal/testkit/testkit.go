@@ -6,6 +6,7 @@ package testkit
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -71,4 +72,38 @@ func WriteFile(t testing.TB, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// RewritingWriter returns a writer that keeps what it is given in out and,
+// once more than after bytes have come, overwrites ten bytes of the file at
+// path with "BBBBBBBBBB" at each of offsets: the file changed in place in
+// the middle of a stream, its size and newlines unchanged.
+func RewritingWriter(t testing.TB, path string, after int, offsets ...int64) (w io.Writer, out *bytes.Buffer) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	out = &bytes.Buffer{}
+	return &rewritingWriter{f: f, out: out, after: after, offsets: offsets}, out
+}
+
+type rewritingWriter struct {
+	f       *os.File
+	out     *bytes.Buffer
+	after   int
+	offsets []int64
+	done    bool
+}
+
+func (w *rewritingWriter) Write(p []byte) (int, error) {
+	w.out.Write(p)
+	if !w.done && w.out.Len() > w.after {
+		w.done = true
+		for _, off := range w.offsets {
+			w.f.WriteAt([]byte("BBBBBBBBBB"), off)
+		}
+	}
+	return len(p), nil
 }
