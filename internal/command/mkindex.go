@@ -131,18 +131,14 @@ func checkIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (s
 		return "", err
 	}
 	defer f.Close()
-	ix, path, err := lineindex.Open(f, opts.Paths)
-	if err != nil {
-		return "", fmt.Errorf("%s: %v", name, err)
-	}
-	defer ix.Close()
 	bar := newProgress(name)
 	opts.Build.Progress = bar.update
-	err = ix.Verify(ctx, f, opts.Build)
+	ix, path, err := lineindex.Check(ctx, f, opts.Paths, opts.Build)
 	bar.finish()
 	if err != nil {
-		return "", fmt.Errorf("%s: %s: %w", name, path, buildError(err))
+		return "", fmt.Errorf("%s: %w", name, buildError(err))
 	}
+	defer ix.Close()
 	return fmt.Sprintf("%s: index OK: %s", name, describeIndex(ix, path)), nil
 }
 

@@ -44,7 +44,7 @@ func BenchmarkBuild(b *testing.B) {
 			b.SetBytes(int64(len(data)))
 			b.ReportAllocs()
 			for b.Loop() {
-				buildBytes(b, data, BuildOptions{Settle: noSettle, Workers: workers})
+				buildBytes(b, data, BuildOptions{Settle: noSettle, readers: workers})
 			}
 		})
 	}
@@ -76,7 +76,7 @@ func BenchmarkFindMapped(b *testing.B) {
 	if err := buildBytes(b, benchData(), BuildOptions{Settle: noSettle}).writeFile(path, nil); err != nil {
 		b.Fatal(err)
 	}
-	ix, err := ReadFile(path)
+	ix, err := readFile(path)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func BenchmarkOpen(b *testing.B) {
 	// Reading and validating the index of the 64 MiB file: what a restart
 	// with a valid index costs (P6).
 	f := benchFile(b)
-	ix, err := Build(b.Context(), f, BuildOptions{Settle: noSettle})
+	ix, err := build(b.Context(), f, BuildOptions{Settle: noSettle})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func BenchmarkOpen(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := Open(f, []string{idx}); err != nil {
+		if _, _, err := open(f, []string{idx}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -16,14 +16,11 @@ import (
 	"time"
 )
 
-// BuildOptions tune [Build]. The zero value is ready to use.
+// BuildOptions tune build. The zero value is ready to use.
 type BuildOptions struct {
 	// Spacing is the checkpoint spacing in bytes, a power of two from 512
-	// to 1 MiB; 0 means DefaultSpacing.
+	// to 1 MiB; 0 means defaultSpacing.
 	Spacing int64
-	// Workers is the number of goroutines reading the source; 0 means
-	// GOMAXPROCS. The index does not depend on it.
-	Workers int
 	// Progress, if set, is called from time to time with the number of
 	// source bytes indexed so far. Calls may come from several goroutines,
 	// but never at the same time.
@@ -31,9 +28,15 @@ type BuildOptions struct {
 	// Settle is how long a file must have been left alone before it is
 	// indexed (see Build); 0 means DefaultSettle, a negative value no wait.
 	Settle time.Duration
-	// Settling, if set, is called before Build waits for the file to
+	// Settling, if set, is called before build waits for the file to
 	// settle, with the time it will wait.
 	Settling func(wait time.Duration)
+
+	// For tests: the number of goroutines reading the source (0:
+	// GOMAXPROCS), and the unit of their work (0: taskLen). The index
+	// depends on neither.
+	readers int
+	taskLen int64
 }
 
 // DefaultSettle is the default of BuildOptions.Settle. Linux writes at
@@ -52,16 +55,16 @@ const maxSettleWaits = 10
 // that a segment's CRC-32C is the update of its pieces'.
 const pieceLen = 256 << 10
 
-// taskLen is the unit of parallel work, a multiple of segmentLen (a variable so
-// that tests can split small sources into many tasks). A file's tasks are
+// taskLen is the unit of parallel work, a multiple of segmentLen (tests
+// split small sources into many tasks with BuildOptions.taskLen). A file's tasks are
 // mapped into memory one at a time per worker, and their pages count in the
 // process's RSS: 4 MiB builds as fast as 16 MiB, with 24 MiB less RSS.
-var taskLen int64 = 4 * segmentLen
+const taskLen = 4 * segmentLen
 
-// ErrChanged reports a source that changed while it was being indexed.
-var ErrChanged = errors.New("file changed while it was being indexed")
+// errChanged reports a source that changed while it was being indexed.
+var errChanged = errors.New("file changed while it was being indexed")
 
-// Build indexes the open file f, a regular file, from one version of it.
+// build indexes the open file f, a regular file, from one version of it.
 //
 // A write that is still running when the build starts cannot be seen by
 // comparing the file's status before and after the build: the kernel stamps
@@ -70,11 +73,11 @@ var ErrChanged = errors.New("file changed while it was being indexed")
 // bytes. So Build first waits until the file has been left alone for the
 // settling time (see BuildOptions.Settle), by its status change time and by
 // when Build first saw it; a write that began before then and is still
-// running would have lasted longer than that. It fails with ErrChanged if
+// running would have lasted longer than that. It fails with errChanged if
 // the file does not settle within ten settling times, if its size, times or
 // identity changed while it was read, or if the sampled blocks of the
 // fingerprint, read again at the end, differ from those read at the start.
-func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
+func build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
 	before, err := settled(ctx, f, opts)
 	if err != nil {
 		return nil, err
@@ -88,12 +91,12 @@ func Build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
 		return nil, err
 	}
 	if stampOf(after) != before {
-		return nil, ErrChanged
+		return nil, errChanged
 	}
 	if fp, err := fingerprint(f, before.size); err != nil {
 		return nil, err
 	} else if fp != ix.fingerprint {
-		return nil, ErrChanged
+		return nil, errChanged
 	}
 	ix.stamp = before
 	return ix, nil
@@ -133,7 +136,7 @@ func settled(ctx context.Context, f *os.File, opts BuildOptions) (stamp, error) 
 			return st, nil
 		}
 		if now.Add(wait).After(deadline) {
-			return stamp{}, fmt.Errorf("%w: it was not left alone for %v in %v", ErrChanged, settle, maxSettleWaits*settle)
+			return stamp{}, fmt.Errorf("%w: it was not left alone for %v in %v", errChanged, settle, maxSettleWaits*settle)
 		}
 		if opts.Settling != nil {
 			opts.Settling(wait)
@@ -153,7 +156,7 @@ func settled(ctx context.Context, f *os.File, opts BuildOptions) (stamp, error) 
 func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
 	spacing := opts.Spacing
 	if spacing == 0 {
-		spacing = DefaultSpacing
+		spacing = defaultSpacing
 	}
 	if !validSpacing(spacing) {
 		return nil, fmt.Errorf("lineindex: checkpoint spacing %d is not a power of two from %d to %d", spacing, minSpacing, maxSpacing)
@@ -165,9 +168,10 @@ func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 	if err != nil {
 		return nil, err
 	}
-	tasks := make([]task, (size+taskLen-1)/taskLen)
+	tlen := cmp.Or(opts.taskLen, taskLen)
+	tasks := make([]task, (size+tlen-1)/tlen)
 	segCRCs := make([]uint32, (size+segmentLen-1)/segmentLen)
-	if err := runTasks(ctx, src, size, spacing, tasks, segCRCs, opts); err != nil {
+	if err := runTasks(ctx, src, size, spacing, tlen, tasks, segCRCs, opts); err != nil {
 		return nil, err
 	}
 
@@ -210,8 +214,8 @@ type task struct {
 	endsWithNewline bool
 }
 
-func runTasks(ctx context.Context, src io.ReaderAt, size, spacing int64, tasks []task, segCRCs []uint32, opts BuildOptions) error {
-	workers := opts.Workers
+func runTasks(ctx context.Context, src io.ReaderAt, size, spacing, taskLen int64, tasks []task, segCRCs []uint32, opts BuildOptions) error {
+	workers := opts.readers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -364,14 +368,14 @@ func (r *preadReader) read(off int64, n int) ([]byte, error) {
 	return p, readFull(r.src, p, off)
 }
 
-// readFull reads len(p) bytes at off, reporting a short source as ErrChanged.
+// readFull reads len(p) bytes at off, reporting a short source as errChanged.
 func readFull(src io.ReaderAt, p []byte, off int64) error {
 	n, err := src.ReadAt(p, off)
 	if n == len(p) {
 		return nil
 	}
 	if err == nil || errors.Is(err, io.EOF) {
-		return ErrChanged
+		return errChanged
 	}
 	return err
 }

@@ -43,9 +43,9 @@ func (r *mmapReader) task(start, end int64, fn func() error) error {
 		munmap(mem)
 	}()
 
-	// A page truncated away under the build fails it with ErrChanged, as
+	// A page truncated away under the build fails it with errChanged, as
 	// a read that comes back short does.
-	if err := guardFaults(mem, ErrChanged, fn); err != nil {
+	if err := guardFaults(mem, errChanged, fn); err != nil {
 		return err
 	}
 	// The rest of the page that holds the end of the file reads as zeros,
@@ -54,7 +54,7 @@ func (r *mmapReader) task(start, end int64, fn func() error) error {
 	if fi, err := r.f.Stat(); err != nil {
 		return err
 	} else if fi.Size() < end {
-		return ErrChanged
+		return errChanged
 	}
 	return nil
 }

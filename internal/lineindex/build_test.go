@@ -18,6 +18,7 @@ import (
 // progress they report, and how they fail.
 
 func TestBuildOptions(t *testing.T) {
+	t.Parallel()
 	data := []byte("a\nb\n")
 	for _, spacing := range []int64{-512, 1, 256, 511, 513, 1000, 3 << 10, 2 << 20, 1 << 40} {
 		if _, err := buildFrom(t.Context(), bytes.NewReader(data), 4, testModTime, BuildOptions{Settle: noSettle, Spacing: spacing}); err == nil {
@@ -26,42 +27,43 @@ func TestBuildOptions(t *testing.T) {
 	}
 	for _, spacing := range []int64{512, 1024, 64 << 10, 1 << 20} {
 		ix, err := buildFrom(t.Context(), bytes.NewReader(data), 4, testModTime, BuildOptions{Settle: noSettle, Spacing: spacing})
-		if err != nil || ix.Spacing() != spacing {
+		if err != nil || ix.spacing != spacing {
 			t.Errorf("spacing %d: %v", spacing, err)
 		}
 	}
-	if ix := buildBytes(t, data, BuildOptions{Settle: noSettle}); ix.Spacing() != DefaultSpacing {
-		t.Errorf("default spacing %d, want %d", ix.Spacing(), DefaultSpacing)
+	if ix := buildBytes(t, data, BuildOptions{Settle: noSettle}); ix.spacing != defaultSpacing {
+		t.Errorf("default spacing %d, want %d", ix.spacing, defaultSpacing)
 	}
 	if _, err := buildFrom(t.Context(), bytes.NewReader(data), -1, testModTime, BuildOptions{Settle: noSettle}); err == nil {
 		t.Error("negative size accepted")
 	}
 	// Workers beyond the number of tasks, or negative, are fine.
 	for _, w := range []int{-1, 0, 1, 100} {
-		if ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Workers: w}); ix.Lines() != 2 {
+		if ix := buildBytes(t, data, BuildOptions{Settle: noSettle, readers: w}); ix.Lines() != 2 {
 			t.Errorf("Workers %d: %d lines", w, ix.Lines())
 		}
 	}
 }
 
 func TestBuildFromPrefix(t *testing.T) {
+	t.Parallel()
 	// buildFrom indexes the first size bytes of a longer source.
 	data := []byte("one\ntwo\nthree\n")
 	ix, err := buildFrom(t.Context(), bytes.NewReader(data), 6, testModTime, BuildOptions{Settle: noSettle})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAllLines(t, ix, data[:6], make([]byte, MinBuffer))
+	checkAllLines(t, ix, data[:6], make([]byte, minBuffer))
 }
 
 func TestBuildProgress(t *testing.T) {
-	setTaskLen(t, segmentLen)
+	t.Parallel()
 	data := mixedLines(4)
 	for _, workers := range []int{1, 3} {
 		var calls, inside atomic.Int64
 		var most int64
-		ix, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle,
-			Workers: workers,
+		ix, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: segmentLen,
+			readers: workers,
 			Progress: func(done, total int64) {
 				if inside.Add(1) != 1 {
 					t.Error("Progress called while another call was running")
@@ -86,14 +88,14 @@ func TestBuildProgress(t *testing.T) {
 }
 
 func TestBuildProgressNeverGoesBack(t *testing.T) {
+	t.Parallel()
 	// A progress bar fed by Progress must not go back, and must end full.
 	// A fix: take the lock before done.Add.
-	setTaskLen(t, segmentLen)
 	data := bytes.Repeat([]byte("abcdefg\n"), 1<<20)
 	for i := range 100 {
 		var last int64
-		_, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle,
-			Workers: 4,
+		_, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: segmentLen,
+			readers: 4,
 			Progress: func(done, total int64) {
 				if done < last {
 					t.Errorf("build %d: Progress(%d) after Progress(%d)", i, done, last)
@@ -112,18 +114,18 @@ func TestBuildProgressNeverGoesBack(t *testing.T) {
 }
 
 func TestBuildCancelled(t *testing.T) {
-	setTaskLen(t, segmentLen)
+	t.Parallel()
 	data := mixedLines(4)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	if _, err := buildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle}); !errors.Is(err, context.Canceled) {
+	if _, err := buildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: segmentLen}); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled before: %v, want context.Canceled", err)
 	}
 	// Cancelled during the build, from the progress callback.
 	ctx, cancel = context.WithCancel(t.Context())
 	defer cancel()
-	_, err := buildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle,
-		Workers:  2,
+	_, err := buildFrom(ctx, bytes.NewReader(data), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: segmentLen,
+		readers:  2,
 		Progress: func(done, total int64) { cancel() },
 	})
 	if !errors.Is(err, context.Canceled) {
@@ -132,14 +134,14 @@ func TestBuildCancelled(t *testing.T) {
 }
 
 func TestBuildFromShortSource(t *testing.T) {
+	t.Parallel()
 	// A source shorter than the size it is said to have changed.
-	setTaskLen(t, segmentLen)
 	data := mixedLines(5)
 	for _, n := range []int{0, 100, 64 << 10, 1 << 20, len(data) - 1} {
 		for _, workers := range []int{1, 3} {
-			_, err := buildFrom(t.Context(), bytes.NewReader(data[:n]), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, Workers: workers})
-			if !errors.Is(err, ErrChanged) {
-				t.Errorf("%d of %d bytes, %d workers: %v, want ErrChanged", n, len(data), workers, err)
+			_, err := buildFrom(t.Context(), bytes.NewReader(data[:n]), int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: segmentLen, readers: workers})
+			if !errors.Is(err, errChanged) {
+				t.Errorf("%d of %d bytes, %d workers: %v, want errChanged", n, len(data), workers, err)
 			}
 		}
 	}
@@ -160,18 +162,19 @@ func (b brokenReaderAt) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func TestBuildReadError(t *testing.T) {
-	setTaskLen(t, segmentLen)
+	t.Parallel()
 	data := mixedLines(5)
 	errRead := errors.New("disk on fire")
 	for _, at := range []int64{0, 1 << 20, 2<<20 + 5, int64(len(data)) - 1} {
 		src := brokenReaderAt{bytes.NewReader(data), at, errRead}
-		if _, err := buildFrom(t.Context(), src, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, Workers: 3}); !errors.Is(err, errRead) {
+		if _, err := buildFrom(t.Context(), src, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: segmentLen, readers: 3}); !errors.Is(err, errRead) {
 			t.Errorf("read error at %d: %v, want %v", at, err, errRead)
 		}
 	}
 }
 
 func TestBuildFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := mixedLines(6)
 	path := writeSource(t, dir, "src", data)
@@ -198,7 +201,7 @@ func TestBuildFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	if _, err := Build(t.Context(), d, BuildOptions{Settle: noSettle}); err == nil {
+	if _, err := build(t.Context(), d, BuildOptions{Settle: noSettle}); err == nil {
 		t.Error("Build of a directory succeeded")
 	}
 	// A closed file.
@@ -207,14 +210,14 @@ func TestBuildFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if _, err := Build(t.Context(), f, BuildOptions{Settle: noSettle}); err == nil {
+	if _, err := build(t.Context(), f, BuildOptions{Settle: noSettle}); err == nil {
 		t.Error("Build of a closed file succeeded")
 	}
 }
 
 func TestBuildSeesChangeDuringBuild(t *testing.T) {
+	t.Parallel()
 	// The file grows, or its modification time changes, while it is read.
-	setTaskLen(t, segmentLen)
 	for _, tt := range []struct {
 		name   string
 		change func(path string) error
@@ -237,21 +240,22 @@ func TestBuildSeesChangeDuringBuild(t *testing.T) {
 			path := writeSource(t, t.TempDir(), "src", mixedLines(7))
 			f := openFile(t, path)
 			var once atomic.Bool
-			_, err := Build(t.Context(), f, BuildOptions{Settle: noSettle, Progress: func(done, total int64) {
+			_, err := build(t.Context(), f, BuildOptions{Settle: noSettle, taskLen: segmentLen, Progress: func(done, total int64) {
 				if once.CompareAndSwap(false, true) {
 					if err := tt.change(path); err != nil {
 						t.Error(err)
 					}
 				}
 			}})
-			if !errors.Is(err, ErrChanged) {
-				t.Fatalf("Build: %v, want ErrChanged", err)
+			if !errors.Is(err, errChanged) {
+				t.Fatalf("Build: %v, want errChanged", err)
 			}
 		})
 	}
 }
 
 func TestBuildEmptyAndTinyFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, data := range []string{"", "\n", "x", "\n\n", "x\n"} {
 		path := filepath.Join(dir, "f")
@@ -259,25 +263,25 @@ func TestBuildEmptyAndTinyFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
-		checkAllLines(t, roundTrip(t, ix), []byte(data), make([]byte, MinBuffer))
-		if err := ix.Validate(openFile(t, path)); err != nil {
+		checkAllLines(t, roundTrip(t, ix), []byte(data), make([]byte, minBuffer))
+		if err := ix.validate(openFile(t, path)); err != nil {
 			t.Errorf("%q: Validate: %v", data, err)
 		}
 	}
 }
 
 func TestBuildFileTruncatedDuringBuild(t *testing.T) {
+	t.Parallel()
 	// A file that shrinks while it is indexed. On unix the build maps the
 	// file into memory, and touching a mapped page past the new end raises
-	// SIGBUS: the build must fail with ErrChanged, not crash the process.
+	// SIGBUS: the build must fail with errChanged, not crash the process.
 	// buildFrom is called, not Build, so that the build's own reads must see
 	// the change (Build would also see the new size afterwards).
-	setTaskLen(t, 4*segmentLen)
 	data := printableLines(9, 16<<20, 200)
 	path := writeSource(t, t.TempDir(), "src", data)
 	build := func(progress func(done, total int64)) error {
 		f := openFile(t, path)
-		_, err := buildFrom(t.Context(), f, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, Workers: 3, Progress: progress})
+		_, err := buildFrom(t.Context(), f, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: 4 * segmentLen, readers: 3, Progress: progress})
 		return err
 	}
 
@@ -295,8 +299,8 @@ func TestBuildFileTruncatedDuringBuild(t *testing.T) {
 				}
 			})
 		})
-		if !errors.Is(err, ErrChanged) {
-			t.Errorf("truncated to %d bytes at the first progress report: %v, want ErrChanged", to, err)
+		if !errors.Is(err, errChanged) {
+			t.Errorf("truncated to %d bytes at the first progress report: %v, want errChanged", to, err)
 		}
 	}
 
@@ -321,10 +325,10 @@ func TestBuildFileTruncatedDuringBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch {
-		case errors.Is(err, ErrChanged):
+		case errors.Is(err, errChanged):
 			failed++
 		case err != nil:
-			t.Errorf("truncated to %d bytes during the build: %v, want ErrChanged or success", to, err)
+			t.Errorf("truncated to %d bytes during the build: %v, want errChanged or success", to, err)
 		}
 	}
 	t.Logf("%d of %d builds saw the truncation", failed, runs)

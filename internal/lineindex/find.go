@@ -7,8 +7,8 @@ import (
 	"io"
 )
 
-// MinBuffer is the smallest buffer [Index.Find] accepts.
-const MinBuffer = 512
+// minBuffer is the smallest buffer [Index.Find] accepts.
+const minBuffer = 512
 
 // ErrMismatch reports a source whose bytes disagree with its index: the file
 // changed after it was indexed. The line was not returned.
@@ -88,7 +88,7 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 }
 
 // Find locates line n (from 1) in src, the source the index was built from.
-// It reads in windows of at most len(buf) bytes (at least MinBuffer), from
+// It reads in windows of at most len(buf) bytes (at least minBuffer), from
 // the nearer of the two checkpoints around the line, and allocates nothing.
 // Besides a RangeError it may fail with ErrMismatch (ErrIndexChanged
 // included), or with src's read error.
@@ -96,8 +96,8 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	if n < 1 || n > ix.lines {
 		return Line{}, &RangeError{N: n, Lines: ix.lines}
 	}
-	if len(buf) < MinBuffer {
-		return Line{}, fmt.Errorf("lineindex: Find needs a buffer of at least %d bytes", MinBuffer)
+	if len(buf) < minBuffer {
+		return Line{}, fmt.Errorf("lineindex: Find needs a buffer of at least %d bytes", minBuffer)
 	}
 	b := block{ix: ix, src: src, buf: buf, n: n}
 	if ix.m == nil {

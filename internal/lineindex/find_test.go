@@ -41,6 +41,7 @@ func mixedLines(seed uint64) []byte {
 }
 
 func TestFindReadBound(t *testing.T) {
+	t.Parallel()
 	// The contract: reading line N costs at most len(line N) + 64 KiB of
 	// reads from the source (with the default spacing and buffers up to
 	// 64 KiB). In more detail, WriteTo reads exactly the part of the line
@@ -54,9 +55,9 @@ func TestFindReadBound(t *testing.T) {
 	path := writeSource(t, t.TempDir(), "mixed", data)
 	file := openFile(t, path)
 	ref := naiveLines(data)
-	for _, spacing := range []int64{DefaultSpacing, 4096, 512} {
+	for _, spacing := range []int64{defaultSpacing, 4096, 512} {
 		ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: spacing})
-		for _, size := range []int{MinBuffer, 1000, 4096, 16 << 10, 64 << 10} {
+		for _, size := range []int{minBuffer, 1000, 4096, 16 << 10, 64 << 10} {
 			buf := make([]byte, size)
 			var worstFind, worstTotal int64 // beyond the line's length
 			for _, source := range []io.ReaderAt{bytes.NewReader(data), file} {
@@ -81,7 +82,7 @@ func TestFindReadBound(t *testing.T) {
 					if total-found != l.Length-int64(len(l.Head)) {
 						t.Fatalf("line %d: WriteTo read %d bytes, want the %d Find did not", n, total-found, l.Length-int64(len(l.Head)))
 					}
-					if spacing == DefaultSpacing && total > l.Length+64<<10 {
+					if spacing == defaultSpacing && total > l.Length+64<<10 {
 						t.Errorf("line %d (%d bytes, buffer %d): read %d bytes, more than its length + 64 KiB", n, l.Length, size, total)
 					}
 					if total > l.Length+spacing+2*int64(size) {
@@ -226,7 +227,7 @@ func TestFindDoesNotAllocate(t *testing.T) {
 	if err := built.writeFile(path+".idx", nil); err != nil {
 		t.Fatal(err)
 	}
-	read, err := ReadFile(path + ".idx") // mapped, where the system can
+	read, err := readFile(path + ".idx") // mapped, where the system can
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +240,7 @@ func TestFindDoesNotAllocate(t *testing.T) {
 			{"bytes.Reader", bytes.NewReader(data)},
 			{"os.File", file},
 		} {
-			for _, size := range []int{MinBuffer, 4096, 64 << 10} {
+			for _, size := range []int{minBuffer, 4096, 64 << 10} {
 				buf := make([]byte, size)
 				r := rand.New(rand.NewPCG(1, uint64(size)))
 				var err error
@@ -260,6 +261,7 @@ func TestFindDoesNotAllocate(t *testing.T) {
 }
 
 func TestFindConcurrently(t *testing.T) {
+	t.Parallel()
 	// An Index is safe for concurrent use (run with -race).
 	data := mixedLines(2)
 	ref := naiveLines(data)
@@ -317,9 +319,9 @@ func changedSourceOrig() (orig []byte, longStart int) {
 // spacings and buffers, that it never serves a wrong line of cur.
 func checkChangedSource(t *testing.T, orig, cur []byte) {
 	t.Helper()
-	for _, spacing := range []int64{512, 4096, DefaultSpacing} {
+	for _, spacing := range []int64{512, 4096, defaultSpacing} {
 		ix := buildBytes(t, orig, BuildOptions{Settle: noSettle, Spacing: spacing})
-		for _, size := range []int{MinBuffer, 4096, 64 << 10} {
+		for _, size := range []int{minBuffer, 4096, 64 << 10} {
 			served, refused := checkNeverWrong(t, ix, cur, make([]byte, size))
 			if len(cur) < len(orig) && refused == 0 {
 				t.Errorf("spacing %d, buffer %d: the source lost %d bytes, yet no line was refused",
@@ -331,6 +333,7 @@ func checkChangedSource(t *testing.T, orig, cur []byte) {
 }
 
 func TestFindAfterSourceChanged(t *testing.T) {
+	t.Parallel()
 	// The index is used on a source that changed after it was built,
 	// without Validate: whatever Find and WriteTo serve must still be
 	// line N of the file as it is now; everything else is an error.
@@ -374,6 +377,7 @@ func TestFindAfterSourceChanged(t *testing.T) {
 }
 
 func TestFindAfterLineEndMoved(t *testing.T) {
+	t.Parallel()
 	// The newline ending a line moved one byte later, or a newline written
 	// into a long line, where Find does not look: the line is the last
 	// before a checkpoint and extends past the buffer window in which it
@@ -427,6 +431,7 @@ func wantRefused(t *testing.T, ix *Index, cur []byte, n int64) {
 }
 
 func TestFindAfterUnterminatedLastLineGrew(t *testing.T) {
+	t.Parallel()
 	// Bytes appended to a file whose last line has no newline extend that
 	// line; Find still serves it as it was. A fix: when the last line has
 	// no newline, check that the source has no byte at Size().
@@ -436,6 +441,7 @@ func TestFindAfterUnterminatedLastLineGrew(t *testing.T) {
 }
 
 func TestValidateCatchesRenumbering(t *testing.T) {
+	t.Parallel()
 	// A newline moved from near the start of the file to far after it
 	// changes the number of every line in between, while the bytes around
 	// each checkpoint stay as the index expects, so no look-up can see it.
@@ -459,13 +465,14 @@ func TestValidateCatchesRenumbering(t *testing.T) {
 	path := writeSource(t, t.TempDir(), "src", orig)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	replaceKeepingTime(t, path, cur)
-	wantStale(t, ix.Validate(openFile(t, path)), "Validate after a renumbering change")
+	wantStale(t, ix.validate(openFile(t, path)), "Validate after a renumbering change")
 }
 
 func TestWriteToErrors(t *testing.T) {
+	t.Parallel()
 	data := []byte("short\n" + string(bytes.Repeat([]byte("x"), 5000)) + "\n")
 	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
-	buf := make([]byte, MinBuffer)
+	buf := make([]byte, minBuffer)
 	l, err := ix.Find(bytes.NewReader(data), 2, buf)
 	if err != nil {
 		t.Fatal(err)
@@ -501,13 +508,14 @@ type failingReaderAt struct{ err error }
 func (r failingReaderAt) ReadAt(p []byte, off int64) (int, error) { return 0, r.err }
 
 func TestRangeError(t *testing.T) {
+	t.Parallel()
 	err := error(&RangeError{N: 12, Lines: 10})
 	if got, want := err.Error(), "line 12 is beyond the end of the file (10 lines)"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 	ix := buildBytes(t, nil, BuildOptions{Settle: noSettle})
 	var re *RangeError
-	if _, err := ix.Find(bytes.NewReader(nil), 1, make([]byte, MinBuffer)); !errors.As(err, &re) || re.Lines != 0 {
+	if _, err := ix.Find(bytes.NewReader(nil), 1, make([]byte, minBuffer)); !errors.As(err, &re) || re.Lines != 0 {
 		t.Errorf("Find(1) in an empty file: %v, want a RangeError", err)
 	}
 }

@@ -55,6 +55,7 @@ func docContentChecksum(src []byte) uint32 {
 // and reads every field of their encoding where the package comment says
 // it is.
 func TestEncodingLayout(t *testing.T) {
+	t.Parallel()
 	tab := crc32.MakeTable(crc32.Castagnoli)
 	le := binary.LittleEndian
 	mtime := time.Date(2024, 2, 29, 12, 34, 56, 789, time.UTC)
@@ -77,7 +78,7 @@ func TestEncodingLayout(t *testing.T) {
 			t.Fatal(err)
 		}
 		st := fi.Sys().(*syscall.Stat_t)
-		for _, spacing := range []int64{512, DefaultSpacing, 1 << 20} {
+		for _, spacing := range []int64{512, defaultSpacing, 1 << 20} {
 			ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: spacing})
 			enc := encode(t, ix)
 			ref := naiveLines(src)
@@ -116,7 +117,7 @@ func TestEncodingLayout(t *testing.T) {
 			if string(enc[:8]) != "LINEDIX\x00" {
 				t.Errorf("%s: magic %q", name, enc[:8])
 			}
-			if fp := docFingerprint(src); !bytes.Equal(enc[64:96], fp[:]) || ix.Fingerprint() != fp {
+			if fp := docFingerprint(src); !bytes.Equal(enc[64:96], fp[:]) || ix.fingerprint != fp {
 				t.Errorf("%s: fingerprint %x, documented %x", name, enc[64:96], fp)
 			}
 			if !bytes.Equal(enc[128:140], make([]byte, 12)) {
@@ -135,16 +136,18 @@ func TestEncodingLayout(t *testing.T) {
 // TestReservedBytes: a reader refuses an index whose reserved bytes are not
 // zero, even with its checksums made to hold.
 func TestReservedBytes(t *testing.T) {
+	t.Parallel()
 	_, enc := smallIndex(t)
 	for _, at := range []int{28, 31, 128, 139} {
 		bad := bytes.Clone(enc)
 		bad[at] = 1
-		_, err := Decode(bytes.NewReader(reseal(bad)))
+		_, err := decode(bytes.NewReader(reseal(bad)))
 		wantCorrupt(t, err, "reserved", fmt.Sprintf("reserved byte %d set", at))
 	}
 }
 
 func TestIndexSize(t *testing.T) {
+	t.Parallel()
 	// P5: with the default spacing, the index of a file of ~100-byte lines
 	// is at most 0.25% of its size.
 	data := printableLines(2, 16<<20, 200)
@@ -157,15 +160,16 @@ func TestIndexSize(t *testing.T) {
 }
 
 func TestAccessors(t *testing.T) {
+	t.Parallel()
 	data := []byte("a\nbb\nccc")
 	mtime := time.Unix(12345, 678)
 	ix, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), mtime, BuildOptions{Settle: noSettle, Spacing: 1024})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ix.Lines() != 3 || ix.Size() != 8 || !ix.ModTime().Equal(mtime) || ix.Spacing() != 1024 ||
-		ix.Fingerprint() != docFingerprint(data) || ix.EncodedLen() != 144+2*16 {
+	if ix.Lines() != 3 || ix.Size() != 8 || !ix.ModTime().Equal(mtime) || ix.spacing != 1024 ||
+		ix.fingerprint != docFingerprint(data) || ix.EncodedLen() != 144+2*16 {
 		t.Errorf("accessors: lines %d, size %d, mtime %v, spacing %d, encoded %d",
-			ix.Lines(), ix.Size(), ix.ModTime(), ix.Spacing(), ix.EncodedLen())
+			ix.Lines(), ix.Size(), ix.ModTime(), ix.spacing, ix.EncodedLen())
 	}
 }

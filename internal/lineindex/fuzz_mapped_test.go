@@ -34,8 +34,8 @@ func FuzzReadFile(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want, werr := Decode(bytes.NewReader(data))
-			got, err := ReadFile(file.Name())
+			want, werr := decode(bytes.NewReader(data))
+			got, err := readFile(file.Name())
 			if (err == nil) != (werr == nil) || (err != nil && !isCorrupt(err)) {
 				t.Fatalf("ReadFile: %v; Decode: %v", err, werr)
 			}

@@ -30,9 +30,9 @@ func FuzzIndex(f *testing.F) {
 	f.Add([]byte("a\n"), uint8(1), uint16(100))
 	f.Fuzz(func(t *testing.T, data []byte, spacingChoice uint8, bufChoice uint16) {
 		spacing := int64(minSpacing) << (spacingChoice % 12) // 512 .. 1 MiB
-		buf := make([]byte, MinBuffer+int(bufChoice))
-		ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: spacing, Workers: 1})
-		if par := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: spacing, Workers: 2}); !bytes.Equal(encode(t, par), encode(t, ix)) {
+		buf := make([]byte, minBuffer+int(bufChoice))
+		ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: spacing, readers: 1})
+		if par := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: spacing, readers: 2}); !bytes.Equal(encode(t, par), encode(t, ix)) {
 			t.Fatal("builds with 1 and 2 workers differ")
 		}
 		dec := roundTrip(t, ix)
@@ -54,19 +54,19 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte("LINEDIX\x00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if ix, err := Decode(bytes.NewReader(data)); err == nil {
+		if ix, err := decode(bytes.NewReader(data)); err == nil {
 			exerciseIndex(t, ix, data)
 		} else if !isCorrupt(err) {
-			t.Fatalf("Decode: %v, want a *CorruptError", err)
+			t.Fatalf("Decode: %v, want a *corruptError", err)
 		}
 		if len(data) < headerLen {
 			return
 		}
 		fixed := fixHeader(data)
-		if ix, err := Decode(bytes.NewReader(fixed)); err == nil {
+		if ix, err := decode(bytes.NewReader(fixed)); err == nil {
 			exerciseIndex(t, ix, data)
 		} else if !isCorrupt(err) {
-			t.Fatalf("Decode of the fixed header: %v, want a *CorruptError", err)
+			t.Fatalf("Decode of the fixed header: %v, want a *corruptError", err)
 		}
 	})
 }
@@ -96,7 +96,7 @@ func exerciseIndex(t *testing.T, ix *Index, data []byte) {
 	if ix.Lines() < 0 || ix.Size() < 0 || ix.Lines() > ix.Size() {
 		t.Fatalf("accepted an index of %d lines in %d bytes", ix.Lines(), ix.Size())
 	}
-	if _, err := ix.MarshalBinary(); err != nil {
+	if _, err := ix.marshal(); err != nil {
 		t.Fatal(err)
 	}
 	// Sources of the index's size, which may be far larger than memory:
@@ -108,7 +108,7 @@ func exerciseIndex(t *testing.T, ix *Index, data []byte) {
 	if len(data) > 0 {
 		sources = append(sources, func(off int64) byte { return data[off%int64(len(data))] })
 	}
-	buf := make([]byte, MinBuffer)
+	buf := make([]byte, minBuffer)
 	for _, at := range sources {
 		src := &budgetSource{size: ix.Size(), at: at}
 		var ns []int64

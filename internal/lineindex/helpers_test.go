@@ -71,7 +71,7 @@ func buildBytes(t testing.TB, data []byte, opts BuildOptions) *Index {
 // encode returns ix's encoding.
 func encode(t testing.TB, ix *Index) []byte {
 	t.Helper()
-	enc, err := ix.MarshalBinary()
+	enc, err := ix.marshal()
 	if err != nil {
 		t.Fatalf("MarshalBinary: %v", err)
 	}
@@ -85,17 +85,17 @@ func encode(t testing.TB, ix *Index) []byte {
 func roundTrip(t testing.TB, ix *Index) *Index {
 	t.Helper()
 	enc := encode(t, ix)
-	dec, err := Decode(bytes.NewReader(enc))
+	dec, err := decode(bytes.NewReader(enc))
 	if err != nil {
-		t.Fatalf("Decode(MarshalBinary()): %v", err)
+		t.Fatalf("decode(MarshalBinary()): %v", err)
 	}
 	if again := encode(t, dec); !bytes.Equal(again, enc) {
 		t.Fatalf("decoded index encodes differently")
 	}
 	if dec.Lines() != ix.Lines() || dec.Size() != ix.Size() || !dec.ModTime().Equal(ix.ModTime()) ||
-		dec.Spacing() != ix.Spacing() || dec.Fingerprint() != ix.Fingerprint() {
+		dec.spacing != ix.spacing || dec.fingerprint != ix.fingerprint {
 		t.Fatalf("decoded index differs: got (%d lines, %d bytes, %v, spacing %d), want (%d, %d, %v, %d)",
-			dec.Lines(), dec.Size(), dec.ModTime(), dec.Spacing(), ix.Lines(), ix.Size(), ix.ModTime(), ix.Spacing())
+			dec.Lines(), dec.Size(), dec.ModTime(), dec.spacing, ix.Lines(), ix.Size(), ix.ModTime(), ix.spacing)
 	}
 	return dec
 }
@@ -198,16 +198,6 @@ func checkNeverWrong(t testing.TB, ix *Index, cur []byte, buf []byte) (served, r
 		served++
 	}
 	return served, refused
-}
-
-// setTaskLen lowers the unit of parallel build work for the rest of the
-// test, so that sources of a few MiB are split into many tasks. Tests that
-// call it must not run in parallel with other builds.
-func setTaskLen(t testing.TB, n int64) {
-	t.Helper()
-	old := taskLen
-	taskLen = n
-	t.Cleanup(func() { taskLen = old })
 }
 
 // countingReaderAt counts the bytes read through it.
@@ -339,9 +329,9 @@ func buildFile(t testing.TB, path string, opts BuildOptions) *Index {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	ix, err := Build(context.Background(), f, opts)
+	ix, err := build(context.Background(), f, opts)
 	if err != nil {
-		t.Fatalf("Build(%s): %v", path, err)
+		t.Fatalf("build(%s): %v", path, err)
 	}
 	return ix
 }
@@ -362,8 +352,8 @@ func replaceKeepingTime(t testing.TB, path string, data []byte) {
 	}
 }
 
-// bufSizes are the Find buffer sizes the tests use, from MinBuffer to 64 KiB.
-var bufSizes = []int{MinBuffer, MinBuffer + 1, 1000, 4096, 16<<10 + 3, 64 << 10}
+// bufSizes are the Find buffer sizes the tests use, from minBuffer to 64 KiB.
+var bufSizes = []int{minBuffer, minBuffer + 1, 1000, 4096, 16<<10 + 3, 64 << 10}
 
 // makeBufs returns one buffer of each of bufSizes.
 func makeBufs() [][]byte {

@@ -42,16 +42,16 @@ func Locations(src string) []string {
 // there that is not an index does not count).
 var ErrNoIndex = errors.New("no index")
 
-// Open returns the first index among paths that is intact and describes f
+// open returns the first index among paths that is intact and describes f
 // as it is now, and the path it came from. If there is none, the error says
-// why the first index found was refused (a *CorruptError, a *StaleError or
+// why the first index found was refused (a *corruptError, a *staleError or
 // an I/O error), or is ErrNoIndex.
-func Open(f *os.File, paths []string) (*Index, string, error) {
+func open(f *os.File, paths []string) (*Index, string, error) {
 	var refused error
 	for _, p := range paths {
-		ix, err := ReadFile(p)
+		ix, err := readFile(p)
 		if err == nil {
-			if err = ix.Validate(f); err == nil {
+			if err = ix.validate(f); err == nil {
 				return ix, p, nil
 			}
 			ix.Close()
@@ -126,13 +126,13 @@ type Loaded struct {
 // Load returns an index for f that is known to describe it: the first valid
 // one among the paths, or else a new one, built, saved to the first of the
 // paths where it can be written, and read back from there, where its body
-// is mapped rather than held in memory (see [Index.Reopen]). This is how
+// is mapped rather than held in memory (see Index.reopen). This is how
 // every tool gets its index. Failing to save is not an error: the index
 // built is still returned, with SaveErr set.
 func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 	reason := opts.Rebuild
 	if reason == nil {
-		ix, path, err := Open(f, opts.Paths)
+		ix, path, err := open(f, opts.Paths)
 		if err == nil {
 			return Loaded{Index: ix, Path: path}, nil
 		}
@@ -142,7 +142,7 @@ func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 		opts.OnBuild(reason)
 	}
 	start := time.Now()
-	ix, err := Build(ctx, f, opts.Build)
+	ix, err := build(ctx, f, opts.Build)
 	if err != nil {
 		return Loaded{}, err
 	}
@@ -157,7 +157,7 @@ func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 	}
 	l.Path, l.Passed, l.SaveErr = save(ix, opts.Paths, src)
 	if l.SaveErr == nil {
-		if saved, err := ix.Reopen(l.Path); err == nil {
+		if saved, err := ix.reopen(l.Path); err == nil {
 			l.Index = saved
 		}
 	}

@@ -85,6 +85,7 @@ func (fx *fixture) build(t *testing.T) *Index {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ix := fx.build(t)
 	good := filepath.Join(fx.dir, "good.idx")
@@ -123,7 +124,7 @@ func TestOpen(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, path, err := Open(fx.f, tt.paths)
+			got, path, err := open(fx.f, tt.paths)
 			if tt.wantErr == nil {
 				if err != nil || path != tt.wantPath || got == nil {
 					t.Fatalf("Open = %v, %q, %v; want the index at %s", got, path, err, tt.wantPath)
@@ -141,10 +142,11 @@ func TestOpen(t *testing.T) {
 }
 
 func isNoIndex(err error) bool { return errors.Is(err, ErrNoIndex) }
-func isCorrupt(err error) bool { var ce *CorruptError; return errors.As(err, &ce) }
-func isStale(err error) bool   { var se *StaleError; return errors.As(err, &se) }
+func isCorrupt(err error) bool { var ce *corruptError; return errors.As(err, &ce) }
+func isStale(err error) bool   { var se *staleError; return errors.As(err, &se) }
 
 func TestSave(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ix := fx.build(t)
 	beside := fx.src + ".idx"
@@ -164,8 +166,8 @@ func TestSave(t *testing.T) {
 	if fi, err := os.Stat(filepath.Dir(fx.fallback)); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("fallback directory: %v, %v; want mode 0700", fi, err)
 	}
-	if got, err := ReadFile(fx.fallback); err != nil || !bytes.Equal(encode(t, got), encode(t, ix)) {
-		t.Fatalf("ReadFile(fallback): %v", err)
+	if got, err := readFile(fx.fallback); err != nil || !bytes.Equal(encode(t, got), encode(t, ix)) {
+		t.Fatalf("readFile(fallback): %v", err)
 	}
 
 	// Only the fallback directory is created, not the first one.
@@ -189,6 +191,7 @@ func TestSave(t *testing.T) {
 }
 
 func TestLoad(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fx := newFixture(t)
 	beside := fx.src + ".idx"
@@ -249,6 +252,7 @@ func TestLoad(t *testing.T) {
 }
 
 func TestLoadFallsBack(t *testing.T) {
+	t.Parallel()
 	// The directory beside the file cannot be written: the index goes to
 	// the fallback, and is found there next time.
 	ctx := context.Background()
@@ -269,6 +273,7 @@ func TestLoadFallsBack(t *testing.T) {
 }
 
 func TestLoadWithNowhereToSave(t *testing.T) {
+	t.Parallel()
 	// No path can be written: Load still returns a working index, in
 	// memory only, and says why it was not saved.
 	fx := newFixture(t)
@@ -286,6 +291,7 @@ func TestLoadWithNowhereToSave(t *testing.T) {
 }
 
 func TestLoadReadOnlyDirectory(t *testing.T) {
+	t.Parallel()
 	// The same with real permissions, when not running as root (root may
 	// write anywhere).
 	if os.Geteuid() == 0 {
@@ -310,6 +316,7 @@ func TestLoadReadOnlyDirectory(t *testing.T) {
 }
 
 func TestLoadRefusesNonRegularFiles(t *testing.T) {
+	t.Parallel()
 	d, err := os.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -361,7 +368,7 @@ func TestWriteFile(t *testing.T) {
 	if err := ix.writeFile("rel.idx", nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ReadFile(filepath.Join(dir, "rel.idx")); err != nil {
+	if _, err := readFile(filepath.Join(dir, "rel.idx")); err != nil {
 		t.Fatal(err)
 	}
 	if tmp := tempFiles(t, dir); tmp != nil {
@@ -370,6 +377,7 @@ func TestWriteFile(t *testing.T) {
 }
 
 func TestWriteFileFailureLeavesNothing(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ix := fx.build(t)
 	dir := t.TempDir()
@@ -409,6 +417,7 @@ func TestWriteFileFailureLeavesNothing(t *testing.T) {
 }
 
 func TestWriteFileIsAtomic(t *testing.T) {
+	t.Parallel()
 	// While an index is rewritten over and over, a reader always finds a
 	// whole index, the old or the new, never a part of one.
 	if testing.Short() {
@@ -444,7 +453,7 @@ func TestWriteFileIsAtomic(t *testing.T) {
 			stop = true
 		default:
 		}
-		got, err := ReadFile(path)
+		got, err := readFile(path)
 		if err != nil {
 			t.Fatalf("read %d: %v", reads, err)
 		}
@@ -464,6 +473,7 @@ func TestWriteFileIsAtomic(t *testing.T) {
 // over any other file. What was there is left byte for byte, and no
 // temporary file remains.
 func TestWriteFileReplacesOnlyIndexes(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ix := fx.build(t)
 	src, err := os.Stat(fx.src)
@@ -542,7 +552,7 @@ func TestWriteFileReplacesOnlyIndexes(t *testing.T) {
 	if fi, err := os.Lstat(l); err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 		t.Errorf("the link was replaced: %v", err)
 	}
-	if got, err := ReadFile(target); err != nil || got.Lines() != ix.Lines() {
+	if got, err := readFile(target); err != nil || got.Lines() != ix.Lines() {
 		t.Errorf("the index the link leads to was not written: %v", err)
 	}
 }
@@ -551,6 +561,7 @@ func TestWriteFileReplacesOnlyIndexes(t *testing.T) {
 // index's place after it was checked, and is not an index, is swapped back
 // and kept, whether the place was empty or held an index when checked.
 func TestInstallPutsBackAFileCreatedMeanwhile(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("the swap needs renameat2")
 	}

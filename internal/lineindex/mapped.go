@@ -21,7 +21,7 @@ import (
 // can take.
 const sumLen = 32 * entryLen
 
-const _ uint = MinBuffer - sumLen // compiles only if Find's buffer can hold a chunk
+const _ uint = minBuffer - sumLen // compiles only if Find's buffer can hold a chunk
 
 // ErrIndexChanged reports a mapped index file that was truncated or
 // overwritten after it was read: a look-up found the checkpoints it needed
@@ -210,12 +210,12 @@ func (ix *Index) Close() error {
 	return ix.m.close()
 }
 
-// Reopen returns ix as saved at path, read back from the file, where its
+// reopen returns ix as saved at path, read back from the file, where its
 // body is mapped (see ReadFile): a program that built an index can then
 // serve it without keeping its body in the heap. It fails if path holds
 // another index.
-func (ix *Index) Reopen(path string) (*Index, error) {
-	r, err := ReadFile(path)
+func (ix *Index) reopen(path string) (*Index, error) {
+	r, err := readFile(path)
 	if err != nil {
 		return nil, err
 	}

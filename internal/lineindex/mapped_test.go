@@ -27,7 +27,7 @@ func mappedIndex(t testing.TB, enc []byte) (*Index, string) {
 	if err := os.WriteFile(path, enc, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := ReadFile(path)
+	ix, err := readFile(path)
 	if err != nil {
 		t.Fatalf("ReadFile: %v", err)
 	}
@@ -39,6 +39,7 @@ func mappedIndex(t testing.TB, enc []byte) (*Index, string) {
 }
 
 func TestReadFileMaps(t *testing.T) {
+	t.Parallel()
 	data := mixedLines(4)
 	built := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	enc := encode(t, built)
@@ -57,10 +58,10 @@ func TestReadFileMaps(t *testing.T) {
 			t.Fatalf("Close: %v", err)
 		}
 	}
-	if _, err := ix.Find(bytes.NewReader(data), 1, make([]byte, MinBuffer)); !errors.Is(err, fs.ErrClosed) {
+	if _, err := ix.Find(bytes.NewReader(data), 1, make([]byte, minBuffer)); !errors.Is(err, fs.ErrClosed) {
 		t.Fatalf("Find after Close: %v, want fs.ErrClosed", err)
 	}
-	if _, err := ix.MarshalBinary(); !errors.Is(err, fs.ErrClosed) {
+	if _, err := ix.marshal(); !errors.Is(err, fs.ErrClosed) {
 		t.Fatalf("MarshalBinary after Close: %v, want fs.ErrClosed", err)
 	}
 	// An index in memory has nothing to close, and works on.
@@ -74,6 +75,7 @@ func TestReadFileMaps(t *testing.T) {
 // ErrIndexChanged (an ErrMismatch), never a crash from SIGBUS, and once the
 // file is whole again they succeed again.
 func TestMappedIndexTruncated(t *testing.T) {
+	t.Parallel()
 	data := printableLines(7, 2<<20, 200)
 	ref := naiveLines(data)
 	src := bytes.NewReader(data)
@@ -147,6 +149,7 @@ func TestMappedIndexTruncated(t *testing.T) {
 // Each byte of a mapped index file overwritten in place: no look-up gives a
 // wrong line, and those that use the damaged checkpoint are refused.
 func TestMappedIndexOverwritten(t *testing.T) {
+	t.Parallel()
 	data := numberedLines(1500, 3)
 	ref := naiveLines(data)
 	src := bytes.NewReader(data)
@@ -169,7 +172,7 @@ func TestMappedIndexOverwritten(t *testing.T) {
 		}
 	}
 
-	buf := make([]byte, MinBuffer)
+	buf := make([]byte, minBuffer)
 	masks, step := []byte{0x01, 0xff}, int64(10)
 	if testing.Short() {
 		masks, step = []byte{0xff}, 50
@@ -200,7 +203,7 @@ func TestMappedIndexOverwritten(t *testing.T) {
 					refused++
 				}
 			}
-			if _, err := ix.MarshalBinary(); i >= headerLen && !errors.Is(err, ErrIndexChanged) {
+			if _, err := ix.marshal(); i >= headerLen && !errors.Is(err, ErrIndexChanged) {
 				t.Fatalf("byte %d ^ %#x: MarshalBinary: %v, want ErrIndexChanged", i, mask, err)
 			}
 			write(enc[i:i+1], i)
@@ -219,7 +222,7 @@ func TestMappedIndexOverwritten(t *testing.T) {
 	for w := range cap(errs) {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 2))
-			buf := make([]byte, MinBuffer)
+			buf := make([]byte, minBuffer)
 			for !stop.Load() {
 				n := 1 + r.Int64N(ix.Lines())
 				got, err := readLine(ix, src, n, buf)
@@ -251,8 +254,9 @@ func TestMappedIndexOverwritten(t *testing.T) {
 }
 
 // An index file cut while it is read and checked, between mmap and the end
-// of the checks: a *CorruptError, not a crash.
+// of the checks: a *corruptError, not a crash.
 func TestReadFileShrinking(t *testing.T) {
+	t.Parallel()
 	_, enc := smallIndex(t)
 	path := filepath.Join(t.TempDir(), "x.idx")
 	if err := os.WriteFile(path, enc, 0o644); err != nil {
@@ -278,12 +282,13 @@ func TestReadFileShrinking(t *testing.T) {
 
 // A forgotten Close does not leak the mapping.
 func TestMappedIndexCleanup(t *testing.T) {
+	t.Parallel()
 	_, enc := smallIndex(t)
 	path := filepath.Join(t.TempDir(), "x.idx")
 	if err := os.WriteFile(path, enc, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ix, err := ReadFile(path)
+	ix, err := readFile(path)
 	if err != nil || ix.m == nil {
 		t.Fatalf("ReadFile: %v, mapped %v", err, err == nil && ix.m != nil)
 	}
@@ -301,6 +306,7 @@ func TestMappedIndexCleanup(t *testing.T) {
 // An index built and saved is served from its file by Load, and Reopen
 // gives the saved copy only if it is the same index.
 func TestReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := mixedLines(5)
 	path := writeSource(t, dir, "src", data)
@@ -321,7 +327,7 @@ func TestReopen(t *testing.T) {
 	if err := built.writeFile(idx, nil); err != nil {
 		t.Fatal(err)
 	}
-	saved, err := built.Reopen(idx)
+	saved, err := built.reopen(idx)
 	if err != nil || saved.m == nil {
 		t.Fatalf("Reopen = %v; want the mapped copy", err)
 	}
@@ -338,7 +344,7 @@ func TestReopen(t *testing.T) {
 		if err := o.writeFile(idx, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := built.Reopen(idx); err == nil {
+		if _, err := built.reopen(idx); err == nil {
 			t.Fatal("Reopen accepted another index")
 		}
 	}
@@ -346,7 +352,7 @@ func TestReopen(t *testing.T) {
 	if err := built.writeFile(idx, nil); err != nil {
 		t.Fatal(err)
 	}
-	saved, err = built.Reopen(idx)
+	saved, err = built.reopen(idx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,10 +7,10 @@ import (
 
 // Reasons a line number is refused by [ParseLineNumber].
 var (
-	ErrNumberEmpty    = errors.New("empty line number")
-	ErrNumberSyntax   = errors.New("not a plain decimal number")
-	ErrNumberZero     = errors.New("line numbers start at 1")
-	ErrNumberTooLarge = errors.New("line number too large")
+	errNumberEmpty    = errors.New("empty line number")
+	errNumberSyntax   = errors.New("not a plain decimal number")
+	errNumberZero     = errors.New("line numbers start at 1")
+	errNumberTooLarge = errors.New("line number too large")
 )
 
 // ParseLineNumber parses a line number: one or more ASCII digits, nothing
@@ -18,14 +18,14 @@ var (
 // Leading zeros are allowed, as in sed.
 func ParseLineNumber(s string) (int64, error) {
 	if s == "" {
-		return 0, ErrNumberEmpty
+		return 0, errNumberEmpty
 	}
 	var n int64
 	tooLarge := false
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c < '0' || c > '9' {
-			return 0, ErrNumberSyntax
+			return 0, errNumberSyntax
 		}
 		d := int64(c - '0')
 		if n > (math.MaxInt64-d)/10 {
@@ -36,9 +36,9 @@ func ParseLineNumber(s string) (int64, error) {
 	}
 	switch {
 	case tooLarge:
-		return 0, ErrNumberTooLarge
+		return 0, errNumberTooLarge
 	case n == 0:
-		return 0, ErrNumberZero
+		return 0, errNumberZero
 	}
 	return n, nil
 }

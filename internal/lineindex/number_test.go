@@ -8,6 +8,7 @@ import (
 )
 
 func TestParseLineNumber(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in   string
 		want int64
@@ -22,43 +23,43 @@ func TestParseLineNumber(t *testing.T) {
 		{"09223372036854775807", math.MaxInt64, nil},
 		{"0000000000000000000000000000001", 1, nil},
 
-		{"", 0, ErrNumberEmpty},
+		{"", 0, errNumberEmpty},
 
-		{"0", 0, ErrNumberZero},
-		{"00", 0, ErrNumberZero},
-		{"0000000000000000000000000", 0, ErrNumberZero},
+		{"0", 0, errNumberZero},
+		{"00", 0, errNumberZero},
+		{"0000000000000000000000000", 0, errNumberZero},
 
-		{"9223372036854775808", 0, ErrNumberTooLarge},
-		{"9223372036854775810", 0, ErrNumberTooLarge},
-		{"18446744073709551616", 0, ErrNumberTooLarge},
-		{"99999999999999999999999", 0, ErrNumberTooLarge},
-		{"92233720368547758070", 0, ErrNumberTooLarge},
+		{"9223372036854775808", 0, errNumberTooLarge},
+		{"9223372036854775810", 0, errNumberTooLarge},
+		{"18446744073709551616", 0, errNumberTooLarge},
+		{"99999999999999999999999", 0, errNumberTooLarge},
+		{"92233720368547758070", 0, errNumberTooLarge},
 
-		{"-1", 0, ErrNumberSyntax},
-		{"-0", 0, ErrNumberSyntax},
-		{"+1", 0, ErrNumberSyntax},
-		{" 1", 0, ErrNumberSyntax},
-		{"1 ", 0, ErrNumberSyntax},
-		{"1\n", 0, ErrNumberSyntax},
-		{"\t1", 0, ErrNumberSyntax},
-		{"1.5", 0, ErrNumberSyntax},
-		{"1.", 0, ErrNumberSyntax},
-		{"1,000", 0, ErrNumberSyntax},
-		{"1_000", 0, ErrNumberSyntax},
-		{"abc", 0, ErrNumberSyntax},
-		{"1e3", 0, ErrNumberSyntax},
-		{"0x10", 0, ErrNumberSyntax},
-		{"0b1", 0, ErrNumberSyntax},
-		{"0o7", 0, ErrNumberSyntax},
-		{"١", 0, ErrNumberSyntax},  // ARABIC-INDIC DIGIT ONE
-		{"１", 0, ErrNumberSyntax},  // FULLWIDTH DIGIT ONE
-		{"1١", 0, ErrNumberSyntax}, // an ASCII digit, then another
-		{"\x00", 0, ErrNumberSyntax},
-		{"1\x00", 0, ErrNumberSyntax},
-		{"\xff", 0, ErrNumberSyntax},
-		{" ", 0, ErrNumberSyntax},
+		{"-1", 0, errNumberSyntax},
+		{"-0", 0, errNumberSyntax},
+		{"+1", 0, errNumberSyntax},
+		{" 1", 0, errNumberSyntax},
+		{"1 ", 0, errNumberSyntax},
+		{"1\n", 0, errNumberSyntax},
+		{"\t1", 0, errNumberSyntax},
+		{"1.5", 0, errNumberSyntax},
+		{"1.", 0, errNumberSyntax},
+		{"1,000", 0, errNumberSyntax},
+		{"1_000", 0, errNumberSyntax},
+		{"abc", 0, errNumberSyntax},
+		{"1e3", 0, errNumberSyntax},
+		{"0x10", 0, errNumberSyntax},
+		{"0b1", 0, errNumberSyntax},
+		{"0o7", 0, errNumberSyntax},
+		{"١", 0, errNumberSyntax},  // ARABIC-INDIC DIGIT ONE
+		{"１", 0, errNumberSyntax},  // FULLWIDTH DIGIT ONE
+		{"1١", 0, errNumberSyntax}, // an ASCII digit, then another
+		{"\x00", 0, errNumberSyntax},
+		{"1\x00", 0, errNumberSyntax},
+		{"\xff", 0, errNumberSyntax},
+		{" ", 0, errNumberSyntax},
 		// A syntax error is reported even past an overflow.
-		{"99999999999999999999999x", 0, ErrNumberSyntax},
+		{"99999999999999999999999x", 0, errNumberSyntax},
 	}
 	for _, tt := range tests {
 		got, err := ParseLineNumber(tt.in)
@@ -69,7 +70,8 @@ func TestParseLineNumber(t *testing.T) {
 }
 
 func TestParseLineNumberErrorsDiffer(t *testing.T) {
-	errs := []error{ErrNumberEmpty, ErrNumberSyntax, ErrNumberZero, ErrNumberTooLarge}
+	t.Parallel()
+	errs := []error{errNumberEmpty, errNumberSyntax, errNumberZero, errNumberTooLarge}
 	for i, a := range errs {
 		if a.Error() == "" {
 			t.Errorf("error %d has no message", i)
@@ -86,26 +88,27 @@ func TestParseLineNumberErrorsDiffer(t *testing.T) {
 // checking that s is all ASCII digits.
 func refParseLineNumber(s string) (int64, error) {
 	if s == "" {
-		return 0, ErrNumberEmpty
+		return 0, errNumberEmpty
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
-			return 0, ErrNumberSyntax
+			return 0, errNumberSyntax
 		}
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange):
-		return 0, ErrNumberTooLarge
+		return 0, errNumberTooLarge
 	case err != nil:
-		return 0, ErrNumberSyntax
+		return 0, errNumberSyntax
 	case n < 1:
-		return 0, ErrNumberZero
+		return 0, errNumberZero
 	}
 	return n, nil
 }
 
 func TestParseLineNumberEveryValueNearLimits(t *testing.T) {
+	t.Parallel()
 	for _, n := range []uint64{1, 9, 10, 99, 100, math.MaxInt64 - 10, math.MaxInt64 - 1, math.MaxInt64} {
 		for d := uint64(0); d <= 20 && n+d > n; d++ {
 			s := strconv.FormatUint(n+d, 10)

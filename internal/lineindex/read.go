@@ -65,7 +65,7 @@
 //
 // An index is used only if its header and body checksums hold, its table is
 // well formed, and it describes the source as it is now (see
-// [Index.Validate]): the same file, by device and inode, with the same
+// Index.validate): the same file, by device and inode, with the same
 // size, modification time and status change time, and the same
 // fingerprint. The status change time cannot be set by anyone, so a file
 // rewritten in place with its modification time put back is caught even
@@ -74,7 +74,7 @@
 // an index copied or moved with its file is rebuilt. Where the system
 // gives no inode or status change time, a saved index is never trusted.
 //
-// An index is built from one version of its source (see [Build]): the
+// An index is built from one version of its source (see build): the
 // file must have been left alone for a settling time before the build
 // starts, must not change while it runs, and must show the same sampled
 // bytes after it as before.
@@ -86,7 +86,7 @@
 // line. A change elsewhere that only renumbers lines (a newline added or
 // removed earlier in the file, the size unchanged) cannot be seen from the
 // line's neighbourhood: it is caught by the next Validate, which a server
-// runs whenever the file's size or times change. [Index.Verify] compares the
+// runs whenever the file's size or times change. Index.verify compares the
 // whole source with the index.
 //
 // # Memory
@@ -108,7 +108,9 @@
 package lineindex
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -134,9 +136,9 @@ const (
 	sampleCount   = 16
 	headerCRCFrom = 140
 
-	// DefaultSpacing is the checkpoint spacing of new indexes: about 0.1% of
+	// defaultSpacing is the checkpoint spacing of new indexes: about 0.1% of
 	// the source in index size, at most 16 KiB read before a line.
-	DefaultSpacing = 16 << 10
+	defaultSpacing = 16 << 10
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -228,45 +230,39 @@ func (ix *Index) Size() int64 { return ix.size }
 // ModTime returns the modification time the source had when it was indexed.
 func (ix *Index) ModTime() time.Time { return time.Unix(0, ix.modTime) }
 
-// Fingerprint returns the sampled-content fingerprint of the source.
-func (ix *Index) Fingerprint() [32]byte { return ix.fingerprint }
-
-// ChangeTime returns the status change time (ctime) the source had when it
-// was indexed, or the zero time if it is not known (see [Index.Validate]).
-func (ix *Index) ChangeTime() time.Time {
-	if ix.changeTime == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, ix.changeTime)
+// Tag returns a short text that names the version of the source the index
+// describes: 16 hex digits of a SHA-256 over its fingerprint, size,
+// modification time and content checksum, which covers every byte. Two
+// versions with other content have other tags; lined builds its ETags
+// from it.
+func (ix *Index) Tag() string {
+	h := sha256.New()
+	h.Write(ix.fingerprint[:])
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.size)))
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.modTime)))
+	h.Write(binary.LittleEndian.AppendUint32(nil, ix.content))
+	return hex.EncodeToString(h.Sum(nil)[:8])
 }
-
-// ContentChecksum returns the checksum of the whole source's content, as
-// recorded in the header: it differs between sources of different content
-// (barring a CRC-32C collision) even where the sampled fingerprint does not.
-func (ix *Index) ContentChecksum() uint32 { return ix.content }
-
-// Spacing returns the checkpoint spacing in bytes.
-func (ix *Index) Spacing() int64 { return ix.spacing }
 
 // EncodedLen returns the size in bytes of the encoded index.
 func (ix *Index) EncodedLen() int64 { return headerLen + int64(len(ix.cps)) }
 
-// CorruptError reports an index file that cannot be decoded.
-type CorruptError struct {
+// corruptError reports an index file that cannot be decoded.
+type corruptError struct {
 	Reason string
 }
 
-func (e *CorruptError) Error() string { return "index is corrupt: " + e.Reason }
+func (e *corruptError) Error() string { return "index is corrupt: " + e.Reason }
 
 func corrupt(format string, args ...any) error {
-	return &CorruptError{Reason: fmt.Sprintf(format, args...)}
+	return &corruptError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// ReadFile reads and decodes the index file at path. It does not compare the
-// index with its source; see [Index.Validate]. On unix systems the body is
+// readFile reads and decodes the index file at path. It does not compare the
+// index with its source; see Index.validate. On unix systems the body is
 // mapped, not read (see the package documentation): [Index.Close] releases
 // it.
-func ReadFile(path string) (*Index, error) {
+func readFile(path string) (*Index, error) {
 	// Non-blocking: opening a FIFO put where an index should be must not
 	// wait for a writer.
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
@@ -282,15 +278,15 @@ func ReadFile(path string) (*Index, error) {
 	if ix, err := readMapped(f); !errors.Is(err, errNotMapped) {
 		return ix, err
 	}
-	return Decode(f)
+	return decode(f)
 }
 
 // errNotIndex reports a file that does not start with the index magic: not
 // an index at all, rather than a damaged one, and never replaced by one.
-var errNotIndex = &CorruptError{Reason: "not a lined index (bad magic)"}
+var errNotIndex = &corruptError{Reason: "not a lined index (bad magic)"}
 
-// Decode reads an encoded index from r, checking its checksums and structure.
-func Decode(r io.Reader) (*Index, error) {
+// decode reads an encoded index from r, checking its checksums and structure.
+func decode(r io.Reader) (*Index, error) {
 	var h [headerLen]byte
 	if n, err := io.ReadFull(r, h[:]); err != nil {
 		switch {
@@ -453,9 +449,9 @@ func (tc *tableCheck) add(t table) error {
 	return nil
 }
 
-// MarshalBinary encodes the index in the format described in the package
+// marshal encodes the index in the format described in the package
 // documentation.
-func (ix *Index) MarshalBinary() ([]byte, error) {
+func (ix *Index) marshal() ([]byte, error) {
 	le := binary.LittleEndian
 	buf := make([]byte, ix.EncodedLen())
 	h, body := buf[:headerLen], buf[headerLen:]

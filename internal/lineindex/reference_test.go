@@ -19,11 +19,8 @@ import (
 // Find and Line.WriteTo, the concatenation of all lines, the checkpoint
 // table, and that sequential and parallel builds give the same bytes.
 
-// defaultTaskLen is taskLen as the package sets it.
-var defaultTaskLen = taskLen
-
 // testSpacings are the checkpoint spacings every file is indexed with;
-// 0 means DefaultSpacing.
+// 0 means defaultSpacing.
 var testSpacings = []int64{512, 4096, 0}
 
 // buildAllWays indexes data sequentially (one task, one worker) and in
@@ -37,18 +34,15 @@ func buildAllWays(t testing.TB, data []byte, spacing int64) *Index {
 		taskLen int64
 		workers int
 	}{
-		{"sequential", defaultTaskLen, 1},
+		{"sequential", 0, 1},
 		{"1 worker, 1 MiB tasks", segmentLen, 1},
 		{"3 workers, 1 MiB tasks", segmentLen, 3},
 		{"3 workers, 1 MiB tasks, from a file", segmentLen, 3},
 	}
-	old := taskLen
-	defer func() { taskLen = old }()
 	var first []byte
 	var ix *Index
 	for _, v := range variants {
-		taskLen = v.taskLen
-		opts := BuildOptions{Settle: noSettle, Spacing: spacing, Workers: v.workers}
+		opts := BuildOptions{Settle: noSettle, Spacing: spacing, readers: v.workers, taskLen: v.taskLen}
 		var built *Index
 		if strings.HasSuffix(v.name, "from a file") {
 			built = buildFromFile(t, data, opts) // mapped into memory on unix
@@ -74,12 +68,12 @@ func checkFile(t testing.TB, data []byte) {
 	bufs := makeBufs()
 	for _, spacing := range testSpacings {
 		ix := buildAllWays(t, data, spacing)
-		if want := cmp.Or(spacing, DefaultSpacing); ix.Spacing() != want {
-			t.Fatalf("Spacing() = %d, want %d", ix.Spacing(), want)
+		if want := cmp.Or(spacing, defaultSpacing); ix.spacing != want {
+			t.Fatalf("Spacing() = %d, want %d", ix.spacing, want)
 		}
-		if want := naiveCheckpoints(data, ix.Spacing()); !slices.Equal(ix.cps.all(), want) {
+		if want := naiveCheckpoints(data, ix.spacing); !slices.Equal(ix.cps.all(), want) {
 			t.Fatalf("spacing %d: checkpoints differ from their definition:\n got %v\nwant %v",
-				ix.Spacing(), abbrev(ix.cps.all()), abbrev(want))
+				ix.spacing, abbrev(ix.cps.all()), abbrev(want))
 		}
 		checkAllLines(t, ix, data, bufs...)
 		if spacing == 512 {
@@ -99,6 +93,7 @@ func abbrev(cps []checkpoint) string {
 }
 
 func TestNaiveLines(t *testing.T) {
+	t.Parallel()
 	// The reference itself, on the contract's examples.
 	tests := []struct {
 		in   string
@@ -124,6 +119,7 @@ func TestNaiveLines(t *testing.T) {
 }
 
 func TestContractExamples(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		in    string
 		lines []string
@@ -139,7 +135,7 @@ func TestContractExamples(t *testing.T) {
 			if got := ix.Lines(); got != int64(len(tt.lines)) {
 				t.Fatalf("Lines() = %d, want %d", got, len(tt.lines))
 			}
-			buf := make([]byte, MinBuffer)
+			buf := make([]byte, minBuffer)
 			for i, want := range tt.lines {
 				got, err := readLine(ix, strings.NewReader(tt.in), int64(i)+1, buf)
 				if err != nil || string(got) != want {
@@ -194,6 +190,7 @@ func hostileFiles() []struct {
 }
 
 func TestHostileFiles(t *testing.T) {
+	t.Parallel()
 	for _, tt := range hostileFiles() {
 		t.Run(tt.name, func(t *testing.T) {
 			if testing.Short() && tt.name == "20000 empty lines" {
@@ -205,6 +202,7 @@ func TestHostileFiles(t *testing.T) {
 }
 
 func TestManyEmptyLines(t *testing.T) {
+	t.Parallel()
 	// 10 million empty lines (R7); every line is "\n" at offset N-1.
 	n := 10_000_000
 	if testing.Short() {
@@ -216,7 +214,7 @@ func TestManyEmptyLines(t *testing.T) {
 		if ix.Lines() != int64(n) {
 			t.Fatalf("Lines() = %d, want %d", ix.Lines(), n)
 		}
-		if want := naiveCheckpoints(data, ix.Spacing()); !slices.Equal(ix.cps.all(), want) {
+		if want := naiveCheckpoints(data, ix.spacing); !slices.Equal(ix.cps.all(), want) {
 			t.Fatalf("checkpoints differ from their definition")
 		}
 		buf := make([]byte, 4096)
@@ -252,7 +250,7 @@ var shapes = []shape{
 		return b
 	}},
 	{"empty lines only", 16, func(r *rand.Rand) []byte {
-		// More than DefaultSpacing of them in "20000 empty lines".
+		// More than defaultSpacing of them in "20000 empty lines".
 		return bytes.Repeat([]byte("\n"), r.IntN(2500))
 	}},
 	{"lines of 0..300 arbitrary bytes", 60, func(r *rand.Rand) []byte {
@@ -346,6 +344,7 @@ func endings(r *rand.Rand, b []byte) []byte {
 }
 
 func TestRandomFiles(t *testing.T) {
+	t.Parallel()
 	for i, sh := range shapes {
 		t.Run(sh.name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(i)+1, 42))
@@ -364,8 +363,9 @@ func TestRandomFiles(t *testing.T) {
 }
 
 func TestEveryBufferSize(t *testing.T) {
+	t.Parallel()
 	// Lines of many lengths, one longer than the largest buffer, found
-	// with buffers from MinBuffer to 64 KiB.
+	// with buffers from minBuffer to 64 KiB.
 	r := rand.New(rand.NewPCG(3, 3))
 	var data []byte
 	for i := range 400 {
@@ -379,7 +379,7 @@ func TestEveryBufferSize(t *testing.T) {
 		data = append(data, '\n')
 	}
 	data = append(data, "last"...)
-	sizes := []int{MinBuffer, MinBuffer + 1, MinBuffer + 7, 777, 1023, 1024, 1025, 2048, 3000,
+	sizes := []int{minBuffer, minBuffer + 1, minBuffer + 7, 777, 1023, 1024, 1025, 2048, 3000,
 		4095, 4096, 4097, 8192, 16383, 16384, 16385, 30000, 32768, 65535, 64 << 10}
 	for _, spacing := range testSpacings {
 		ix := buildAllWays(t, data, spacing)
@@ -390,9 +390,10 @@ func TestEveryBufferSize(t *testing.T) {
 }
 
 func TestFindRefusesSmallBuffers(t *testing.T) {
+	t.Parallel()
 	data := []byte("a\nb\n")
 	ix := buildBytes(t, data, BuildOptions{Settle: noSettle})
-	for _, n := range []int{0, 1, MinBuffer - 1} {
+	for _, n := range []int{0, 1, minBuffer - 1} {
 		if _, err := ix.Find(bytes.NewReader(data), 1, make([]byte, n)); err == nil {
 			t.Errorf("Find with a %d-byte buffer succeeded, want an error", n)
 		}
@@ -405,6 +406,7 @@ func TestFindRefusesSmallBuffers(t *testing.T) {
 // TestReferenceAgreesWithSed checks the reference itself against GNU sed,
 // which the contract names: `sed -n Np` prints the same bytes as line N.
 func TestReferenceAgreesWithSed(t *testing.T) {
+	t.Parallel()
 	sed, err := exec.LookPath("sed")
 	if err != nil {
 		t.Skip("no sed")

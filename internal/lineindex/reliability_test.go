@@ -17,6 +17,7 @@ import (
 // said "cannot write the index: write dir/.x.idx.tmp4086700700: no space
 // left on device".
 func TestWriteFileErrorNamesTheIndex(t *testing.T) {
+	t.Parallel()
 	fx := newFixture(t)
 	ix := fx.build(t)
 	err := ix.writeFile(fx.blocked, nil)
@@ -46,6 +47,7 @@ func TestWriteFileErrorNamesTheIndex(t *testing.T) {
 // getline spending 5.5 µs a line on a file of 10 million empty lines, one
 // IndexByte call per newline of a 1 KiB stride.
 func TestNthNewlineDense(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, density := range []int{1, 2, 3, 17, 300} {
 		data := make([]byte, 5000)

@@ -64,7 +64,7 @@ func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, o
 				break
 			}
 		}
-		ix, err := Build(t.Context(), f, opts)
+		ix, err := build(t.Context(), f, opts)
 		if werr := <-done; werr != nil {
 			t.Fatal(werr)
 		}
@@ -95,10 +95,9 @@ func TestBuildWaitsForAWriteInFlight(t *testing.T) {
 	}
 	// Small tasks, and more workers than cores: some of them start
 	// reading ahead of the writer at once.
-	setTaskLen(t, segmentLen)
 	a, b := twoNumberings(size)
 	path := writeSource(t, t.TempDir(), "data.txt", a)
-	opts := BuildOptions{Workers: 4, Settle: 150 * time.Millisecond}
+	opts := BuildOptions{readers: 4, taskLen: segmentLen, Settle: 150 * time.Millisecond}
 	accepted, wrong := inFlightBuilds(t, path, [2][]byte{a, b}, rounds, opts)
 	t.Logf("settling %v: %d of %d builds accepted, %d of them wrong", opts.Settle, accepted, rounds, wrong)
 	if wrong > 0 {
@@ -122,20 +121,20 @@ func TestBuildWaitsToSettle(t *testing.T) {
 	}
 	changed := time.Unix(0, stampOf(fi).changeTime)
 	var waits []time.Duration
-	ix, err := Build(t.Context(), f, BuildOptions{Settle: settle, Settling: func(d time.Duration) { waits = append(waits, d) }})
+	ix, err := build(t.Context(), f, BuildOptions{Settle: settle, Settling: func(d time.Duration) { waits = append(waits, d) }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if now := time.Now(); now.Before(changed.Add(settle)) || len(waits) != 1 || waits[0] > settle {
 		t.Errorf("Build returned %v after the change, waits %v; want one wait, done %v after it", now.Sub(changed), waits, settle)
 	}
-	if err := ix.Validate(f); err != nil {
+	if err := ix.validate(f); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 
 	// Settled long ago: no wait.
 	waits = nil
-	if _, err := Build(t.Context(), f, BuildOptions{Settle: settle, Settling: func(d time.Duration) { waits = append(waits, d) }}); err != nil || waits != nil {
+	if _, err := build(t.Context(), f, BuildOptions{Settle: settle, Settling: func(d time.Duration) { waits = append(waits, d) }}); err != nil || waits != nil {
 		t.Errorf("Build of a settled file: %v, waits %v; want no wait", err, waits)
 	}
 
@@ -155,16 +154,16 @@ func TestBuildWaitsToSettle(t *testing.T) {
 		}
 	}()
 	start := time.Now()
-	_, err = Build(t.Context(), f, BuildOptions{Settle: short})
-	if took := time.Since(start); !errors.Is(err, ErrChanged) || took < 9*short || took > 20*short {
-		t.Errorf("Build of a file that keeps changing: %v after %v, want ErrChanged after about %v", err, took, 10*short)
+	_, err = build(t.Context(), f, BuildOptions{Settle: short})
+	if took := time.Since(start); !errors.Is(err, errChanged) || took < 9*short || took > 20*short {
+		t.Errorf("Build of a file that keeps changing: %v after %v, want errChanged after about %v", err, took, 10*short)
 	}
 
 	// The context ends the wait.
 	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
 	defer cancel()
 	start = time.Now()
-	if _, err := Build(ctx, f, BuildOptions{Settle: time.Hour}); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
+	if _, err := build(ctx, f, BuildOptions{Settle: time.Hour}); !errors.Is(err, context.DeadlineExceeded) || time.Since(start) > time.Second {
 		t.Errorf("Build with a context ending: %v after %v", err, time.Since(start))
 	}
 }

@@ -13,6 +13,7 @@ import (
 // would read look right (a same-size change, its modification time put
 // back, its newlines where they were).
 func TestSourceRefusesAChangedFile(t *testing.T) {
+	t.Parallel()
 	data := numberedLines(2000, 3)
 	path := writeSource(t, t.TempDir(), "src", data)
 	f := openFile(t, path)
@@ -42,6 +43,7 @@ func TestSourceRefusesAChangedFile(t *testing.T) {
 // rewritten in place, newlines untouched, is cut where the change is seen:
 // WriteTo fails, and every byte it wrote is of the version indexed.
 func TestWriteToCutWhenTheFileChanges(t *testing.T) {
+	t.Parallel()
 	const long = 8 << 20
 	data := append(append([]byte("first\n"), bytes.Repeat([]byte{'a'}, long)...), "\nlast\n"...)
 	path := writeSource(t, t.TempDir(), "src", data)

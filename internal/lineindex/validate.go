@@ -7,22 +7,22 @@ import (
 	"os"
 )
 
-// StaleError reports an index that does not describe its source as it is now.
-type StaleError struct {
+// staleError reports an index that does not describe its source as it is now.
+type staleError struct {
 	Reason string
 }
 
-func (e *StaleError) Error() string { return "index is stale: " + e.Reason }
+func (e *staleError) Error() string { return "index is stale: " + e.Reason }
 
 func stale(format string, args ...any) error {
-	return &StaleError{Reason: fmt.Sprintf(format, args...)}
+	return &staleError{Reason: fmt.Sprintf(format, args...)}
 }
 
-// Validate checks that the index describes f as it is now: the same file
+// validate checks that the index describes f as it is now: the same file
 // (device and inode), the same size, modification time and status change
 // time, the same fingerprint. It reads a few sampled blocks of f, never the
 // whole file, so it takes about the same time for any size.
-func (ix *Index) Validate(f *os.File) error {
+func (ix *Index) validate(f *os.File) error {
 	fi, err := f.Stat()
 	if err != nil {
 		return err
@@ -40,14 +40,30 @@ func (ix *Index) Validate(f *os.File) error {
 	return nil
 }
 
-// Verify checks the index against every byte of f: it validates it, then
+// Check finds the index of f among paths, as Load does, and checks it
+// against every byte of f (mkindex --check): it validates it, indexes f
+// again with opts and the index's own spacing, and compares the two. It
+// returns the index and its path, or why there is none that holds.
+func Check(ctx context.Context, f *os.File, paths []string, opts BuildOptions) (*Index, string, error) {
+	ix, path, err := open(f, paths)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := ix.verify(ctx, f, opts); err != nil {
+		ix.Close()
+		return nil, "", fmt.Errorf("%s: %w", path, err)
+	}
+	return ix, path, nil
+}
+
+// verify checks the index against every byte of f: it validates it, then
 // indexes f again and compares the two, content checksum included.
-func (ix *Index) Verify(ctx context.Context, f *os.File, opts BuildOptions) error {
-	if err := ix.Validate(f); err != nil {
+func (ix *Index) verify(ctx context.Context, f *os.File, opts BuildOptions) error {
+	if err := ix.validate(f); err != nil {
 		return err
 	}
 	opts.Spacing = ix.spacing
-	fresh, err := Build(ctx, f, opts)
+	fresh, err := build(ctx, f, opts)
 	if err != nil {
 		return err
 	}

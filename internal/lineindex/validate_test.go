@@ -21,11 +21,12 @@ import (
 // corrupt, and neither may ever lead to a wrong line.
 
 func TestWriteFileReadFileValidate(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	data := mixedLines(21)
 	path := writeSource(t, dir, "src", data)
 	f := openFile(t, path)
-	ix, err := Build(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096})
+	ix, err := build(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,17 +44,17 @@ func TestWriteFileReadFileValidate(t *testing.T) {
 	if fi, err := os.Stat(idx); err != nil || fi.Mode().Perm() != 0o644 || fi.Size() != ix.EncodedLen() {
 		t.Fatalf("index file: %v, %v; want %d bytes, mode 0644", fi, err, ix.EncodedLen())
 	}
-	read, err := ReadFile(idx)
+	read, err := readFile(idx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(encode(t, read), encode(t, ix)) {
 		t.Fatal("index read back differs from the one written")
 	}
-	if err := read.Validate(f); err != nil {
+	if err := read.validate(f); err != nil {
 		t.Fatalf("Validate: %v", err)
 	}
-	if err := read.Verify(context.Background(), f, BuildOptions{Settle: noSettle, Workers: 2}); err != nil {
+	if err := read.verify(context.Background(), f, BuildOptions{Settle: noSettle, readers: 2}); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	ref := naiveLines(data)
@@ -64,37 +65,38 @@ func TestWriteFileReadFileValidate(t *testing.T) {
 			t.Fatalf("line %d from the file: %.40q, %v; want %.40q", i+1, got, err, ref[i])
 		}
 	}
-	if _, err := ReadFile(filepath.Join(dir, "missing.idx")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := readFile(filepath.Join(dir, "missing.idx")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("ReadFile of a missing file: %v, want ErrNotExist", err)
 	}
 }
 
-// wantStale fails unless err is a *StaleError.
+// wantStale fails unless err is a *staleError.
 func wantStale(t testing.TB, err error, what string) {
 	t.Helper()
-	var se *StaleError
+	var se *staleError
 	if !errors.As(err, &se) {
-		t.Fatalf("%s: got %v, want a *StaleError", what, err)
+		t.Fatalf("%s: got %v, want a *staleError", what, err)
 	}
 	if !strings.HasPrefix(se.Error(), "index is stale: ") || se.Reason == "" {
-		t.Fatalf("%s: StaleError %q has no reason", what, se.Error())
+		t.Fatalf("%s: staleError %q has no reason", what, se.Error())
 	}
 }
 
-// wantCorrupt fails unless err is a *CorruptError whose reason contains
+// wantCorrupt fails unless err is a *corruptError whose reason contains
 // reason.
 func wantCorrupt(t testing.TB, err error, reason, what string) {
 	t.Helper()
-	var ce *CorruptError
+	var ce *corruptError
 	if !errors.As(err, &ce) {
-		t.Fatalf("%s: got %v, want a *CorruptError", what, err)
+		t.Fatalf("%s: got %v, want a *corruptError", what, err)
 	}
 	if !strings.HasPrefix(ce.Error(), "index is corrupt: ") || !strings.Contains(ce.Reason, reason) {
-		t.Fatalf("%s: got %q, want a CorruptError about %q", what, ce.Error(), reason)
+		t.Fatalf("%s: got %q, want a corruptError about %q", what, ce.Error(), reason)
 	}
 }
 
 func TestValidateDetectsChangedSource(t *testing.T) {
+	t.Parallel()
 	orig := numberedLines(300, 8)              // about 20 KiB: sampled whole
 	other := numberedLines(400, 9)[:len(orig)] // same size, other lines
 	other[len(other)-1] = '\n'
@@ -146,8 +148,8 @@ func TestValidateDetectsChangedSource(t *testing.T) {
 				}
 			}
 			f := openFile(t, path)
-			wantStale(t, ix.Validate(f), "Validate")
-			_, _, err := Open(f, []string{idx})
+			wantStale(t, ix.validate(f), "Validate")
+			_, _, err := open(f, []string{idx})
 			wantStale(t, err, "Open")
 
 			// Load refuses the index, says why, and builds a right one.
@@ -161,7 +163,7 @@ func TestValidateDetectsChangedSource(t *testing.T) {
 			}
 			wantStale(t, l.Reason, "Load's reason")
 			wantStale(t, reason, "OnBuild's reason")
-			checkAllLines(t, l.Index, cur, make([]byte, MinBuffer))
+			checkAllLines(t, l.Index, cur, make([]byte, minBuffer))
 			if l, err := Load(context.Background(), f, LoadOptions{Paths: []string{idx}, Build: BuildOptions{Settle: noSettle}}); err != nil || l.Built {
 				t.Fatalf("Load after the rebuild = %+v, %v; want the saved index", l, err)
 			}
@@ -237,6 +239,7 @@ func forgeStamp(t testing.TB, ix *Index, path string) {
 }
 
 func TestValidateSampledBytes(t *testing.T) {
+	t.Parallel()
 	// A file up to 64 KiB is sampled whole: a change to any byte is seen.
 	// Above that, a change inside any of the 16 samples is seen.
 	sizes := []int{1, 3000, 64 << 10, 64<<10 + 1, 1 << 20}
@@ -270,11 +273,11 @@ func TestValidateSampledBytes(t *testing.T) {
 				// The fingerprint alone, as if the status change time had
 				// not moved.
 				forgeStamp(t, ix, path)
-				wantStale(t, ix.Validate(f), fmt.Sprintf("byte %d changed", off))
+				wantStale(t, ix.validate(f), fmt.Sprintf("byte %d changed", off))
 				undo()
 			}
 			forgeStamp(t, ix, path)
-			if err := ix.Validate(f); err != nil {
+			if err := ix.validate(f); err != nil {
 				t.Fatalf("Validate after undoing the changes: %v", err)
 			}
 		})
@@ -282,6 +285,7 @@ func TestValidateSampledBytes(t *testing.T) {
 }
 
 func TestChangeOutsideSamples(t *testing.T) {
+	t.Parallel()
 	// A same-size change outside the sampled blocks, with the modification
 	// time reset, is caught by the status change time, which no one can
 	// reset. Were that not to move (a change within one clock tick of a
@@ -312,13 +316,13 @@ func TestChangeOutsideSamples(t *testing.T) {
 		undo := changeKeepingTime(t, path, off, '#')
 		defer undo()
 		forgeStamp(t, ix, path)
-		if err := ix.Validate(f); err != nil {
+		if err := ix.validate(f); err != nil {
 			t.Fatalf("Validate: %v; the change is outside the samples and should slip by", err)
 		}
-		wantStale(t, ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle}), "Verify")
+		wantStale(t, ix.verify(context.Background(), f, BuildOptions{Settle: noSettle}), "Verify")
 		cur := bytes.Clone(data)
 		cur[off] = '#'
-		for _, size := range []int{MinBuffer, 4096} {
+		for _, size := range []int{minBuffer, 4096} {
 			if served, _ := checkNeverWrong(t, ix, cur, make([]byte, size)); served == 0 {
 				t.Errorf("no line served")
 			}
@@ -328,13 +332,13 @@ func TestChangeOutsideSamples(t *testing.T) {
 		undo := changeKeepingTime(t, path, off, '\n')
 		defer undo()
 		if runtime.GOOS == "linux" {
-			wantStale(t, withCtime.Validate(f), "Validate with the status change time")
+			wantStale(t, withCtime.validate(f), "Validate with the status change time")
 		}
 		forgeStamp(t, ix, path)
-		if err := ix.Validate(f); err != nil {
+		if err := ix.validate(f); err != nil {
 			t.Fatalf("Validate: %v; the change is outside the samples and should slip by", err)
 		}
-		wantStale(t, ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle}), "Verify")
+		wantStale(t, ix.verify(context.Background(), f, BuildOptions{Settle: noSettle}), "Verify")
 		// What Find makes of it: see TestFindAfterNewlineMovedFar.
 	})
 	t.Run("inside a sample", func(t *testing.T) {
@@ -342,26 +346,27 @@ func TestChangeOutsideSamples(t *testing.T) {
 		undo := changeKeepingTime(t, path, (r[0]+r[1])/2, '\n')
 		defer undo()
 		forgeStamp(t, ix, path)
-		wantStale(t, ix.Validate(f), "Validate")
+		wantStale(t, ix.validate(f), "Validate")
 	})
 	forgeStamp(t, ix, path)
-	if err := ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle}); err != nil {
+	if err := ix.verify(context.Background(), f, BuildOptions{Settle: noSettle}); err != nil {
 		t.Fatalf("Verify after undoing the changes: %v", err)
 	}
 }
 
 func TestVerifyWithOtherOptions(t *testing.T) {
+	t.Parallel()
 	// Verify rebuilds with the index's own spacing, whatever it is given.
 	data := mixedLines(3)
 	path := writeSource(t, t.TempDir(), "src", data)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 1024})
 	f := openFile(t, path)
-	if err := ix.Verify(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096, Workers: 3}); err != nil {
+	if err := ix.verify(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096, readers: 3}); err != nil {
 		t.Fatalf("Verify: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := ix.Verify(ctx, f, BuildOptions{Settle: noSettle}); !errors.Is(err, context.Canceled) {
+	if err := ix.verify(ctx, f, BuildOptions{Settle: noSettle}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Verify with a cancelled context: %v, want context.Canceled", err)
 	}
 }
@@ -388,6 +393,7 @@ func reseal(enc []byte) []byte {
 }
 
 func TestCorruptIndexEveryByte(t *testing.T) {
+	t.Parallel()
 	// Every change of a single byte of an index is found, whatever the
 	// byte: the header and the body have checksums, and each checksum
 	// checks itself against the bytes it covers.
@@ -396,8 +402,8 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 		for _, mask := range []byte{0x01, 0x10, 0x80, 0xff} {
 			bad := bytes.Clone(enc)
 			bad[i] ^= mask
-			_, err := Decode(bytes.NewReader(bad))
-			var ce *CorruptError
+			_, err := decode(bytes.NewReader(bad))
+			var ce *corruptError
 			if !errors.As(err, &ce) {
 				where := "body"
 				switch {
@@ -406,7 +412,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 				case i < headerLen:
 					where = "header"
 				}
-				t.Fatalf("byte %d (%s) ^ %#x: Decode gave %v, want a *CorruptError", i, where, mask, err)
+				t.Fatalf("byte %d (%s) ^ %#x: Decode gave %v, want a *corruptError", i, where, mask, err)
 			}
 		}
 	}
@@ -427,7 +433,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 		if err := os.WriteFile(idx, bad, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ReadFile(idx)
+		_, err := readFile(idx)
 		wantCorrupt(t, err, "", fmt.Sprintf("ReadFile, byte %d flipped", i))
 		l, err := Load(context.Background(), f, LoadOptions{Paths: []string{idx}, Build: BuildOptions{Settle: noSettle, Spacing: 512}})
 		if err != nil {
@@ -451,12 +457,13 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 			t.Fatalf("byte %d flipped: the index on disk was not replaced by a right one", i)
 		}
 		if i%14 == 0 {
-			checkAllLines(t, l.Index, data, make([]byte, MinBuffer))
+			checkAllLines(t, l.Index, data, make([]byte, minBuffer))
 		}
 	}
 }
 
 func TestCorruptLargeIndexRandomFlips(t *testing.T) {
+	t.Parallel()
 	data := printableLines(9, 8<<20, 120)
 	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
 	enc := encode(t, ix)
@@ -478,19 +485,20 @@ func TestCorruptLargeIndexRandomFlips(t *testing.T) {
 		if bytes.Equal(bad, enc) {
 			continue // changed back
 		}
-		_, err := Decode(bytes.NewReader(bad))
+		_, err := decode(bytes.NewReader(bad))
 		wantCorrupt(t, err, "", fmt.Sprintf("bytes %v changed", changed))
 	}
 }
 
 func TestTruncatedIndex(t *testing.T) {
+	t.Parallel()
 	_, enc := smallIndex(t)
 	for n := range len(enc) {
-		_, err := Decode(bytes.NewReader(enc[:n]))
+		_, err := decode(bytes.NewReader(enc[:n]))
 		wantCorrupt(t, err, "", fmt.Sprintf("index truncated to %d of %d bytes", n, len(enc)))
 	}
 	for _, extra := range []string{"\x00", "x", strings.Repeat("\x00", entryLen)} {
-		_, err := Decode(bytes.NewReader(append(bytes.Clone(enc), extra...)))
+		_, err := decode(bytes.NewReader(append(bytes.Clone(enc), extra...)))
 		wantCorrupt(t, err, "trailing", fmt.Sprintf("%d bytes appended", len(extra)))
 	}
 	// On disk too.
@@ -500,7 +508,7 @@ func TestTruncatedIndex(t *testing.T) {
 		if err := os.WriteFile(p, enc[:n], 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := ReadFile(p)
+		_, err := readFile(p)
 		wantCorrupt(t, err, "", fmt.Sprintf("ReadFile of an index truncated to %d bytes", n))
 	}
 }
@@ -511,6 +519,7 @@ func TestTruncatedIndex(t *testing.T) {
 // the construction of the report that found it, a newline moved from
 // 32699 to 40050 in a file of 100-byte lines, and one touch for both.
 func TestIndexOfAnotherFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var a []byte
 	for i := 1; i < 10486; i++ {
@@ -541,7 +550,7 @@ func TestIndexOfAnotherFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	fb := openFile(t, pathB)
-	err = ixA.Validate(fb)
+	err = ixA.validate(fb)
 	wantStale(t, err, "A's index for B")
 	if !strings.Contains(err.Error(), "index is for another file (device") {
 		t.Errorf("Validate: %v; want it to say the index is for another file", err)
@@ -561,6 +570,7 @@ func TestIndexOfAnotherFile(t *testing.T) {
 // none) is never trusted: a sampled fingerprint cannot tell two files
 // apart that differ between its samples.
 func TestIndexWithoutIdentity(t *testing.T) {
+	t.Parallel()
 	path := writeSource(t, t.TempDir(), "src", numberedLines(100, 1))
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	f := openFile(t, path)
@@ -570,24 +580,26 @@ func TestIndexWithoutIdentity(t *testing.T) {
 	} {
 		c := *ix
 		clear(&c)
-		err := c.Validate(f)
+		err := c.validate(f)
 		wantStale(t, err, "an index without identity")
 	}
 }
 
 func TestOtherVersion(t *testing.T) {
+	t.Parallel()
 	// An index of another format version is refused by the version check
 	// itself: the header checksum is made to hold.
 	_, enc := smallIndex(t)
 	for _, v := range []uint32{0, 1, version + 1, 1 << 31} {
 		bad := bytes.Clone(enc)
 		binary.LittleEndian.PutUint32(bad[8:], v)
-		_, err := Decode(bytes.NewReader(reseal(bad)))
+		_, err := decode(bytes.NewReader(reseal(bad)))
 		wantCorrupt(t, err, fmt.Sprintf("format version %d", v), fmt.Sprintf("version %d", v))
 	}
 }
 
 func TestStructurallyCorruptIndex(t *testing.T) {
+	t.Parallel()
 	// Damage that a checksum cannot see, because the checksums were made
 	// to hold: each must still be refused by the structure checks.
 	data, enc := smallIndex(t)
@@ -665,19 +677,20 @@ func TestStructurallyCorruptIndex(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bad := reseal(tt.change(bytes.Clone(enc)))
-			_, err := Decode(bytes.NewReader(bad))
+			_, err := decode(bytes.NewReader(bad))
 			wantCorrupt(t, err, tt.reason, tt.name)
 		})
 	}
 	// The same without resealing: the checksums alone refuse them.
 	for _, tt := range tests {
 		bad := tt.change(bytes.Clone(enc))
-		_, err := Decode(bytes.NewReader(bad))
+		_, err := decode(bytes.NewReader(bad))
 		wantCorrupt(t, err, "", tt.name+", checksums not fixed")
 	}
 }
 
 func TestDecodeHugeCheckpointCount(t *testing.T) {
+	t.Parallel()
 	// A header whose checksum holds may claim a source of 2^62 bytes and
 	// as many checkpoints as that allows; Decode must refuse the short
 	// file, not allocate the body it announces. A fix: read the body in
@@ -694,15 +707,16 @@ func TestDecodeHugeCheckpointCount(t *testing.T) {
 			t.Fatalf("Decode panicked: %v", r)
 		}
 	}()
-	_, err := Decode(bytes.NewReader(h))
+	_, err := decode(bytes.NewReader(h))
 	wantCorrupt(t, err, "", "a header announcing 2^53 checkpoints")
 }
 
 func TestErrorMessages(t *testing.T) {
-	if got := (&CorruptError{Reason: "x"}).Error(); got != "index is corrupt: x" {
-		t.Errorf("CorruptError = %q", got)
+	t.Parallel()
+	if got := (&corruptError{Reason: "x"}).Error(); got != "index is corrupt: x" {
+		t.Errorf("corruptError = %q", got)
 	}
-	if got := (&StaleError{Reason: "y"}).Error(); got != "index is stale: y" {
-		t.Errorf("StaleError = %q", got)
+	if got := (&staleError{Reason: "y"}).Error(); got != "index is stale: y" {
+		t.Errorf("staleError = %q", got)
 	}
 }

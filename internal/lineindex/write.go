@@ -42,7 +42,7 @@ func (ix *Index) writeFile(path string, src fs.FileInfo) (err error) {
 			err = &writeError{path: path, err: err}
 		}
 	}()
-	data, err := ix.MarshalBinary()
+	data, err := ix.marshal()
 	if err != nil {
 		return err
 	}

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -363,11 +365,17 @@ func TestIndexFileChangedInPlace(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	dense, err := lineindex.Build(t.Context(), f, lineindex.BuildOptions{Settle: noSettle, Spacing: lineindex.DefaultSpacing / 4})
-	if err != nil {
-		t.Fatal(err)
+	densePath := filepath.Join(t.TempDir(), "dense.idx")
+	dense, err := lineindex.Load(t.Context(), f, lineindex.LoadOptions{
+		Paths:   []string{densePath},
+		Rebuild: errors.New("denser"),
+		Build:   lineindex.BuildOptions{Settle: noSettle, Spacing: 4 << 10},
+	})
+	if err != nil || dense.SaveErr != nil {
+		t.Fatal(err, dense.SaveErr)
 	}
-	enc, err := dense.MarshalBinary()
+	dense.Index.Close()
+	enc, err := os.ReadFile(densePath)
 	if err != nil {
 		t.Fatal(err)
 	}

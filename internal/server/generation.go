@@ -1,0 +1,107 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"sync/atomic"
+
+	"github.com/lined/lined/internal/lineindex"
+)
+
+// generation is one loaded state of the file: the open file, the index that
+// describes it, and what responses derive from them. Only its flags and its
+// reference count change once it is published.
+type generation struct {
+	f       *os.File
+	src     *lineindex.Source // f, read as ix's version: every read checked
+	ix      *lineindex.Index
+	index   string // where the index came from or went to; "" if in memory only
+	size    int64  // of the file as indexed
+	modTime int64  // of the file as indexed, Unix nanoseconds
+	lines   int64
+	etag    string // `"tag-`: line N's ETag is etag + N + `"`
+	about   string // the body of GET /
+
+	refs  atomic.Int64 // requests using f and ix, plus one while current; both close at 0
+	stale atomic.Bool  // f is known to differ from ix: no line is served from it
+	// indexChanged: ix's own file was truncated or overwritten in place
+	// (its body is a mapping of that file); the file f may be unchanged,
+	// so a saved index may still do.
+	indexChanged atomic.Bool
+
+	goneWarned bool // the watcher said the path is gone (watcher only)
+}
+
+func newGeneration(f *os.File, ix *lineindex.Index, index string) *generation {
+	// The Source keeps f's descriptor number: f is closed only when the
+	// last request using this generation releases it, so the number cannot
+	// name another file while a request reads through it.
+	g := &generation{
+		f: f, src: ix.Source(f), ix: ix, index: index,
+		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
+	}
+	g.etag = `"` + ix.Tag() + "-"
+	g.about = fmt.Sprintf(aboutText, fmt.Sprintf("has %d lines (%d bytes)", g.lines, g.size))
+	g.refs.Store(1)
+	return g
+}
+
+const aboutText = `lined serves the lines of one text file over HTTP.
+
+The file %s.
+
+GET /lines/N   line N (from 1), exactly as stored, newline included;
+               HEAD too; 400 for a malformed N, 413 beyond the last line,
+               503 while the file is being indexed
+GET /healthz   200 while the server runs
+GET /readyz    200 once the file is indexed, else 503 and the progress
+GET /metrics   Prometheus metrics
+`
+
+// appendETag appends the ETag of line n to b.
+func (g *generation) appendETag(b []byte, n int64) []byte {
+	b = append(b, g.etag...)
+	b = strconv.AppendInt(b, n, 10)
+	return append(b, '"')
+}
+
+// acquire takes a reference to the file, unless it is already closed.
+func (g *generation) acquire() bool {
+	for {
+		n := g.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if g.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (g *generation) release() {
+	if g.refs.Add(-1) == 0 {
+		g.f.Close()
+		g.ix.Close() // unmaps it: no request is using it any more
+	}
+}
+
+// acquire returns the current generation with a reference taken, or nil if
+// none is loaded yet.
+func (s *Server) acquire() *generation {
+	for {
+		g := s.cur.Load()
+		if g == nil || g.acquire() {
+			return g
+		}
+		// Retired between the load and the acquire: a newer one is current.
+	}
+}
+
+// install makes g current and retires the previous generation.
+func (s *Server) install(g *generation) {
+	if old := s.cur.Swap(g); old != nil {
+		old.release()
+	}
+	s.metrics.loaded(g)
+}

@@ -1,0 +1,90 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/lined/lined/internal/lineindex"
+)
+
+// load makes f current with a valid index: a saved one, unless distrust
+// says why not to look, or a new one, built and saved if save.
+func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool) error {
+	start := time.Now()
+	lastLog := start
+	defer s.building.Store(false)
+	l, err := lineindex.Load(ctx, f, lineindex.LoadOptions{
+		Paths:   s.cfg.IndexPaths,
+		Rebuild: distrust,
+		NoSave:  !save,
+		Build: lineindex.BuildOptions{
+			Settle: s.cfg.Settle,
+			Settling: func(wait time.Duration) {
+				s.progress.settling.Store(true)
+				s.log.Info("waiting for the file to settle", "file", s.cfg.File, "wait", wait.Round(time.Millisecond))
+			},
+			Progress: func(done, total int64) {
+				s.progress.settling.Store(false)
+				s.progress.done.Store(done)
+				s.progress.total.Store(total)
+				if now := time.Now(); now.Sub(lastLog) >= time.Second {
+					lastLog = now
+					s.log.Info("indexing", "file", s.cfg.File, "progress", s.progressText())
+				}
+			},
+		},
+		OnBuild: func(why error) {
+			reason := "no index yet"
+			if !errors.Is(why, lineindex.ErrNoIndex) {
+				reason = why.Error()
+			}
+			s.log.Info("indexing", "file", s.cfg.File, "reason", reason)
+			s.progress.done.Store(0)
+			s.progress.settling.Store(false)
+			if fi, err := f.Stat(); err == nil {
+				s.progress.total.Store(fi.Size())
+			}
+			s.building.Store(true)
+			if s.beforeBuild != nil {
+				s.beforeBuild()
+			}
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("indexing: %w", err)
+	}
+	ix := l.Index
+	if l.Built {
+		s.metrics.built(l.Took)
+		switch {
+		case l.SaveErr != nil && save:
+			s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", strings.ReplaceAll(l.SaveErr.Error(), "\n", "; "))
+		case l.Passed != nil:
+			s.log.Info("index saved in the next place", "file", s.cfg.File, "index", l.Path, "passed", strings.ReplaceAll(l.Passed.Error(), "\n", "; "))
+		}
+		s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
+			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
+	}
+	s.install(newGeneration(f, ix, l.Path))
+	s.log.Info("serving", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
+		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.addr, "took", time.Since(start).Round(time.Microsecond))
+	return nil
+}
+
+// progressText says how far the running index build is.
+func (s *Server) progressText() string {
+	if s.progress.settling.Load() {
+		return "waiting for the file to settle: it changed moments ago"
+	}
+	done, total := s.progress.done.Load(), s.progress.total.Load()
+	pct := int64(100)
+	if total > 0 {
+		pct = done * 100 / total
+	}
+	return fmt.Sprintf("indexing: %d%% (%.1f of %.1f MiB)", pct, float64(done)/(1<<20), float64(total)/(1<<20))
+}

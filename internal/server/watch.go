@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+)
+
+// poke wakes the watcher to check the file now.
+func (s *Server) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// minPokeGap spaces the checks that requests ask for (by a 413, say), so
+// that a flood of them costs at most a few stats a second.
+const minPokeGap = 50 * time.Millisecond
+
+// watch loads first, then keeps the served index in step with the file
+// until ctx ends.
+func (s *Server) watch(ctx context.Context, first *os.File) {
+	// A failure is retried at every check, but logged once until it
+	// changes or a load succeeds.
+	var lastErr string
+	fail := func(err error) {
+		if ctx.Err() == nil && err.Error() != lastErr {
+			s.log.Error("cannot load the file; will retry", "file", s.cfg.File, "err", err)
+		}
+		lastErr = err.Error()
+	}
+	if err := s.load(ctx, first, nil, true); err != nil {
+		first.Close()
+		fail(err)
+	}
+	ticker := time.NewTicker(s.cfg.CheckInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		case <-s.kick:
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(minPokeGap):
+			}
+		}
+		g := s.cur.Load()
+		d := check(g, s.cfg.File)
+		if d.stale {
+			g.stale.Store(true)
+		}
+		if d.gone != nil {
+			s.warnGone(g, d.gone)
+		}
+		if d.reason == "" {
+			continue
+		}
+		if lastErr == "" {
+			s.log.Info("loading the file again", "file", s.cfg.File, "reason", d.reason)
+		}
+		if err := s.reload(ctx, d.how); err != nil {
+			fail(err)
+			continue
+		}
+		lastErr = ""
+	}
+}
+
+// reloadHow says how the watcher loads the file again.
+type reloadHow int
+
+const (
+	fromPath      reloadHow = iota // open the path again; a saved index may do
+	fromPathAnew                   // open the path again and index it anew
+	fromOpenAgain                  // index the open file anew (its path is gone); save nothing
+)
+
+// decision is what the watcher makes of the file as it is now, compared
+// with the current generation.
+type decision struct {
+	// stale: the generation no longer describes the file, and must serve
+	// no line.
+	stale bool
+	// reason says why the file must be loaded again, and how says how;
+	// no reason: it need not be.
+	reason string
+	how    reloadHow
+	// gone: the path no longer leads to a file, and the one still open is
+	// served while it does not change (the watcher warns, once).
+	gone error
+}
+
+// check compares g, the current generation (nil if none yet), with the file
+// it was loaded from and the file that path names now, and decides what the
+// watcher must do. It changes nothing.
+func check(g *generation, path string) decision {
+	if g == nil {
+		return decision{reason: "not loaded yet"}
+	}
+	open, oerr := g.f.Stat()
+	named, perr := os.Stat(path)
+	switch {
+	case oerr != nil:
+		return decision{stale: true, reason: "cannot stat the open file: " + oerr.Error()}
+	case !g.src.Unchanged():
+		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
+			// Only the status change time moved: a rename, a link or
+			// unlink, new permissions, or a rewrite that kept the size and
+			// put the modification time back. The content must be read
+			// again: through the path, or the open file if none leads to it.
+			const why = "the file's status changed (renamed, linked, deleted, chmod, or rewritten keeping its size and modification time)"
+			switch {
+			case perr != nil:
+				return decision{stale: true, reason: why + " and its path is gone: indexing the open file again", how: fromOpenAgain}
+			case !os.SameFile(open, named):
+				return decision{stale: true, reason: "the path names another file now"}
+			}
+			return decision{stale: true, reason: why}
+		}
+		if perr != nil {
+			return decision{stale: true, reason: "the file changed and its path is gone"}
+		}
+		return decision{stale: true, reason: fmt.Sprintf("the file changed: %d bytes modified at %s, indexed %d bytes modified at %s",
+			open.Size(), open.ModTime().UTC().Format(time.RFC3339Nano), g.size, time.Unix(0, g.modTime).UTC().Format(time.RFC3339Nano))}
+	case g.stale.Load() && g.indexChanged.Load():
+		return decision{reason: "the index file was changed in place"}
+	case g.stale.Load():
+		return decision{reason: "a line read from the file did not match the index", how: fromPathAnew}
+	case perr != nil:
+		return decision{gone: perr}
+	case !os.SameFile(open, named):
+		// The old file is still consistent with its index: it is served
+		// until the new one is ready.
+		return decision{reason: "the path names another file now"}
+	}
+	return decision{}
+}
+
+// reload loads the file again, as how says.
+func (s *Server) reload(ctx context.Context, how reloadHow) error {
+	if how == fromOpenAgain {
+		return s.reloadOpen(ctx)
+	}
+	f, err := s.cfg.Open(s.cfg.File)
+	if err != nil {
+		return err
+	}
+	var distrust error
+	if how == fromPathAnew {
+		distrust = errors.New("the file no longer matched its index")
+	}
+	if err := s.load(ctx, f, distrust, true); err != nil {
+		f.Close()
+		return err
+	}
+	return nil
+}
+
+// reloadOpen indexes the current generation's file anew, through a
+// duplicate of its descriptor: its path is gone, and its status changed.
+// The index is not saved: no path names the file any more.
+func (s *Server) reloadOpen(ctx context.Context) error {
+	g := s.acquire()
+	if g == nil {
+		return errors.New("no file open")
+	}
+	f, err := dupFile(g.f)
+	g.release()
+	if err != nil {
+		return err
+	}
+	if err := s.load(ctx, f, errors.New("its status changed and its path is gone"), false); err != nil {
+		f.Close()
+		return err
+	}
+	s.warnGone(s.cur.Load(), errors.New("renamed or deleted"))
+	return nil
+}
+
+// warnGone says, once for g, that the path of g's file is gone and the file
+// still open is served.
+func (s *Server) warnGone(g *generation, why error) {
+	if g != nil && !g.goneWarned {
+		g.goneWarned = true
+		s.log.Warn("the file's path is gone; serving the file still open while it does not change", "file", s.cfg.File, "err", why)
+	}
+}

@@ -1,0 +1,60 @@
+package server
+
+import (
+	"os"
+	"testing"
+)
+
+// check decides, without changing anything, what the watcher must do.
+func TestCheckDecides(t *testing.T) {
+	fresh := func() (*generation, string) {
+		s := loadedServer(t, []byte("a\nb\n"))
+		return s.cur.Load(), s.cfg.File
+	}
+	g, file := fresh()
+	if d := check(nil, file); d.reason == "" || d.stale {
+		t.Errorf("nothing loaded: %+v, want a reason to load", d)
+	}
+	if d := check(g, file); d != (decision{}) {
+		t.Errorf("unchanged: %+v, want nothing to do", d)
+	}
+
+	// A line that did not match: the file is read anew, whatever its
+	// status says.
+	g.stale.Store(true)
+	if d := check(g, file); d.how != fromPathAnew || d.reason == "" {
+		t.Errorf("mismatch seen: %+v, want the file indexed anew", d)
+	}
+	// The index file changed in place: a saved index may still do.
+	g, file = fresh()
+	g.stale.Store(true)
+	g.indexChanged.Store(true)
+	if d := check(g, file); d.how != fromPath || d.reason != "the index file was changed in place" {
+		t.Errorf("index changed: %+v, want a saved index looked for", d)
+	}
+
+	// Appended to: stale, read again through the path.
+	g, file = fresh()
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("c\n")
+	f.Close()
+	if d := check(g, file); !d.stale || d.how != fromPath || d.reason == "" {
+		t.Errorf("appended: %+v", d)
+	}
+	if g.stale.Load() {
+		t.Error("check marked the generation stale itself")
+	}
+
+	// Deleted: its status changed too (one link less), so it is indexed
+	// again through the descriptor still open.
+	g, file = fresh()
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if d := check(g, file); !d.stale || d.how != fromOpenAgain {
+		t.Errorf("deleted: %+v, want the open file indexed again", d)
+	}
+}
