@@ -16,19 +16,21 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lined/lined/internal/command"
-	"github.com/lined/lined/internal/command/lined"
+	"github.com/lined/lined/internal/command/tools"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 // TestMain lets the test binary run as each tool, so that the scripts in
 // testdata/script exercise the real commands in-process.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"mkindex": func() { os.Exit(command.Main(command.Mkindex())) },
-		"getline": func() { os.Exit(command.Main(command.Getline())) },
-		"lined":   func() { os.Exit(command.Main(lined.App())) },
-	})
+	cmds := map[string]func(){}
+	for _, name := range tools.Names {
+		cmds[name] = func() {
+			status, _ := tools.Main(name)
+			os.Exit(status)
+		}
+	}
+	testscript.Main(m, cmds)
 }
 
 func TestScripts(t *testing.T) {

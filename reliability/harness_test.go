@@ -15,12 +15,13 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/lined/lined/internal/command"
-	"github.com/lined/lined/internal/command/lined"
+	"github.com/lined/lined/internal/command/tools"
 	"github.com/lined/lined/internal/testkit"
 )
 
@@ -28,13 +29,8 @@ import (
 const toolEnv = "LINED_RELIABILITY_TOOL"
 
 func TestMain(m *testing.M) {
-	tools := map[string]func() int{
-		"lined":   func() int { return command.Main(lined.App()) },
-		"getline": func() int { return command.Main(command.Getline()) },
-		"mkindex": func() int { return command.Main(command.Mkindex()) },
-	}
-	if run, ok := tools[os.Getenv(toolEnv)]; ok {
-		os.Exit(run())
+	if status, ok := tools.Main(os.Getenv(toolEnv)); ok {
+		os.Exit(status)
 	}
 	os.Exit(m.Run())
 }
@@ -436,4 +432,36 @@ func numbered(name string, n int) []byte {
 		fmt.Fprintf(&b, "%s:%d:%s\n", name, i, strings.Repeat("x", (i*7)%61))
 	}
 	return b.Bytes()
+}
+
+// failures counts the failures that goroutines under load find, and keeps
+// the first few of them to report: a test must not print a million lines.
+type failures struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	kept []string
+	most int
+}
+
+// add counts a failure and keeps its text if fewer than most are kept.
+func (f *failures) add(format string, args ...any) {
+	f.n.Add(1)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.kept) < max(f.most, 10) {
+		f.kept = append(f.kept, fmt.Sprintf(format, args...))
+	}
+}
+
+// report fails t with each failure kept, and says how many were not.
+func (f *failures) report(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, s := range f.kept {
+		t.Error(s)
+	}
+	if n := f.n.Load(); n > int64(len(f.kept)) {
+		t.Errorf("... and %d more", n-int64(len(f.kept)))
+	}
 }

@@ -3,7 +3,6 @@ package reliability
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strconv"
 	"sync"
@@ -54,18 +53,10 @@ func TestR1GracefulStopUnderLoad(t *testing.T) {
 		p := startLined(t, dir, "--file", file, "--shutdown-timeout", shutdownTimeout.String())
 		p.waitReady(10 * time.Second)
 
-		var served, failed, refused, unaccepted atomic.Int64
+		var served, refused, unaccepted atomic.Int64
 		var sigtermAt atomic.Int64 // Unix nanoseconds, 0 before
-		var mu sync.Mutex
-		var failures []string
-		fail := func(format string, args ...any) {
-			failed.Add(1)
-			mu.Lock()
-			if len(failures) < 10 {
-				failures = append(failures, fmt.Sprintf(format, args...))
-			}
-			mu.Unlock()
-		}
+		var failed failures
+		fail := failed.add
 		hardStop := time.Now().Add(warmup + 30*time.Second) // bounds every loop
 		var wg sync.WaitGroup
 		for w := range conns {
@@ -126,9 +117,7 @@ func TestR1GracefulStopUnderLoad(t *testing.T) {
 		sigtermAt.Store(time.Now().UnixNano())
 		code, took := p.signal(syscall.SIGTERM, shutdownTimeout+5*time.Second)
 		wg.Wait()
-		for _, f := range failures {
-			t.Error(f)
-		}
+		failed.report(t)
 		if code != 0 {
 			t.Errorf("round %d: lined exited %d after SIGTERM", round, code)
 		}
@@ -136,9 +125,9 @@ func TestR1GracefulStopUnderLoad(t *testing.T) {
 			t.Errorf("round %d: lined took %v to exit, shutdown timeout %v", round, took, shutdownTimeout)
 		}
 		t.Logf("round %d: %d served (%d before SIGTERM, %.0f req/s), %d failed, %d refused and %d unaccepted after SIGTERM; exit %d in %v",
-			round, served.Load(), before, float64(before)/warmup.Seconds(), failed.Load(), refused.Load(), unaccepted.Load(), code, took.Round(time.Millisecond))
+			round, served.Load(), before, float64(before)/warmup.Seconds(), failed.n.Load(), refused.Load(), unaccepted.Load(), code, took.Round(time.Millisecond))
 		total.served += served.Load()
-		total.failed += failed.Load()
+		total.failed += failed.n.Load()
 		total.refused += refused.Load()
 		total.unaccepted += unaccepted.Load()
 		maxStop = max(maxStop, took)

@@ -66,17 +66,8 @@ func TestR4ChangesUnderLoad(t *testing.T) {
 		c, _ := counts.LoadOrStore(code, new(atomic.Int64))
 		c.(*atomic.Int64).Add(1)
 	}
-	var failed atomic.Int64
-	var mu sync.Mutex
-	var failures []string
-	fail := func(format string, args ...any) {
-		failed.Add(1)
-		mu.Lock()
-		if len(failures) < 20 {
-			failures = append(failures, fmt.Sprintf(format, args...))
-		}
-		mu.Unlock()
-	}
+	failed := failures{most: 20}
+	fail := failed.add
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	hardStop := time.Now().Add(duration + time.Minute)
@@ -241,9 +232,7 @@ func TestR4ChangesUnderLoad(t *testing.T) {
 	alive := p.alive()
 	code, took := p.signal(syscall.SIGTERM, 15*time.Second)
 
-	for _, f := range failures {
-		t.Error(f)
-	}
+	failed.report(t)
 	if !alive {
 		t.Errorf("lined died under the changes")
 	}
@@ -271,7 +260,7 @@ func TestR4ChangesUnderLoad(t *testing.T) {
 		t.Fatal("no change was followed to the end")
 	}
 	figure(t, "R4", "%d changes in %v (%v) under %d connections: %d answers (%s), %d wrong or unexpected; new version served after %v / %v / %v (min / median / max, target ≤ %v); lined alive, exit %d in %v",
-		len(changes), duration, kinds, workers, total, strings.Join(byCode, " "), failed.Load(),
+		len(changes), duration, kinds, workers, total, strings.Join(byCode, " "), failed.n.Load(),
 		latencies[0].Round(time.Millisecond), latencies[len(latencies)/2].Round(time.Millisecond), latencies[len(latencies)-1].Round(time.Millisecond), reindexWithin,
 		code, took.Round(time.Millisecond))
 }

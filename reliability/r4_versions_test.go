@@ -166,9 +166,8 @@ func TestR4InFlightWrite(t *testing.T) {
 	p := startLined(t, dir, "--file", file, "--settle", "300ms")
 	p.waitReady(30 * time.Second)
 
-	var served, refused, wrong atomic.Int64
-	var mu sync.Mutex
-	var wrongs []string
+	var served, refused atomic.Int64
+	var wrong failures
 	var stop atomic.Bool
 	var wg sync.WaitGroup
 	for r := range readers {
@@ -197,12 +196,7 @@ func TestR4InFlightWrite(t *testing.T) {
 				case reply.code == 503:
 					refused.Add(1)
 				default:
-					wrong.Add(1)
-					mu.Lock()
-					if len(wrongs) < 10 {
-						wrongs = append(wrongs, fmt.Sprintf("line %d: %d %q", n, reply.code, reply.body))
-					}
-					mu.Unlock()
+					wrong.add("WRONG: line %d: %d %q", n, reply.code, reply.body)
 				}
 			}
 		})
@@ -248,9 +242,7 @@ func TestR4InFlightWrite(t *testing.T) {
 		}
 	}
 	code, _ := p.signal(syscall.SIGTERM, 15*time.Second)
-	for _, s := range wrongs {
-		t.Errorf("WRONG: %s", s)
-	}
+	wrong.report(t)
 	if served.Load() == 0 {
 		t.Error("no line served while the file was rewritten")
 	}
@@ -258,5 +250,5 @@ func TestR4InFlightWrite(t *testing.T) {
 		t.Errorf("lined exited %d", code)
 	}
 	figure(t, "R4", "in-flight writes: %d MB file of 20-byte lines rewritten in place %d times by one pwrite each (up to %v), 3 readers: %d lines served, %d answered 503, %d wrong; after: 300 random lines right, %d wrong",
-		size/1_000_000, writes, took.Round(time.Millisecond), served.Load(), refused.Load(), wrong.Load(), after)
+		size/1_000_000, writes, took.Round(time.Millisecond), served.Load(), refused.Load(), wrong.n.Load(), after)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // damage is one way to spoil a good index.
@@ -90,20 +91,20 @@ func TestR5IndexDamage(t *testing.T) {
 	touchLike(t, olderFile, file)
 	cases = append(cases, damage{"the index of an older version (same size and mtime)", buildIndex(t, cache, olderFile)})
 	// Other format versions, with checksums that hold.
-	for _, v := range []uint32{0, 2, 255, 1 << 31} {
+	for _, v := range []uint32{0, 1, 3, 255, 1 << 31} {
 		b := bytes.Clone(good)
 		binary.LittleEndian.PutUint32(b[8:], v)
-		cases = append(cases, damage{fmt.Sprintf("format version %d", v), reseal(b)})
+		cases = append(cases, damage{fmt.Sprintf("format version %d", v), testkit.Reseal(b)})
 	}
 	// The header sealed again after a change in its recorded source:
 	// caught by the comparison with the file, not by a checksum.
 	for _, f := range []struct {
 		name string
 		off  int
-	}{{"size", 32}, {"mtime", 40}, {"fingerprint", 64}, {"ctime", 104}} {
+	}{{"size", 32}, {"mtime", 40}, {"fingerprint", 64}, {"ctime", 104}, {"device", 112}, {"inode", 120}} {
 		b := bytes.Clone(good)
 		b[f.off] ^= 1
-		cases = append(cases, damage{"resealed header, other " + f.name, reseal(b)})
+		cases = append(cases, damage{"resealed header, other " + f.name, testkit.Reseal(b)})
 	}
 
 	want := func(ns []int) []byte {
@@ -309,13 +310,6 @@ func flip(b []byte, i int, mask byte) []byte {
 	c := bytes.Clone(b)
 	c[i] ^= mask
 	return c
-}
-
-// reseal makes the header checksum of an encoded index hold again (see the
-// format in internal/lineindex/read.go: CRC-32C of bytes 0..123 at 124).
-func reseal(b []byte) []byte {
-	binary.LittleEndian.PutUint32(b[124:], crc32.Checksum(b[:124], crc32.MakeTable(crc32.Castagnoli)))
-	return b
 }
 
 // touchLike gives file the modification time of like.

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // hostileFile is one file of R7, and how many of its lines lined is asked
@@ -27,40 +29,15 @@ type hostileFile struct {
 }
 
 func hostileFiles() []hostileFile {
-	r := rand.New(rand.NewPCG(7, 7))
-	randomBytes := func(n int) []byte {
-		b := make([]byte, n)
-		for i := range b {
-			b[i] = byte(r.Uint32())
+	var files []hostileFile
+	for _, f := range testkit.HostileFiles(pick(8<<20, 32<<20, 100<<20), pick(100_000, 1_000_000, 10_000_000)) {
+		sample := 0 // every line
+		if lines := bytes.Count(f.Data, []byte{'\n'}); lines > 20_000 {
+			sample = pick(20_000, 50_000, 100_000)
 		}
-		return b
+		files = append(files, hostileFile{f.Name, f.Data, sample})
 	}
-	grid := func() []byte { // lines ending just before, at and after 16 KiB grid points
-		var b []byte
-		for _, n := range []int{16<<10 - 2, 1, 16<<10 - 1, 1, 16 << 10, 0, 16<<10 + 1, 0, 0, 32 << 10} {
-			b = append(b, bytes.Repeat([]byte{'g'}, n)...)
-			b = append(b, '\n')
-		}
-		return b
-	}
-	longLine := pick(8<<20, 32<<20, 100<<20)
-	emptyLines := pick(100_000, 1_000_000, 10_000_000)
-	huge := bytes.Repeat([]byte("0123456789abcdef"), longLine/16)
-	return []hostileFile{
-		{"empty", nil, 0},
-		{"only-newline", []byte("\n"), 0},
-		{"newlines", []byte("\n\n\n\n"), 0},
-		{"no-final-newline", []byte("a\nbb\nccc"), 0},
-		{"one-byte", []byte("x"), 0},
-		{"crlf", []byte("one\r\ntwo\r\n\r\n\rthree\r\r\n"), 0},
-		{"nul-invalid-utf8", []byte("\x00\x00\n\xff\xfe\xc3\x28\n\x00\n\xed\xa0\x80\xf4\x90\x80\x80"), 0},
-		{"html-and-escapes", []byte("<script>alert(1)</script>\n\x1b[31mred\x1b[0m\n%s %d %n\n../../etc/passwd\n"), 0},
-		{"random-bytes", randomBytes(1 << 20), 2000},
-		{"grid-boundaries", grid(), 0},
-		{fmt.Sprintf("%d-MiB-line", longLine>>20), append(append([]byte("before\n"), huge...), "\nafter\n"...), 0},
-		{fmt.Sprintf("%d-MiB-line-at-end", longLine>>20), append([]byte("before\n"), huge...), 0},
-		{fmt.Sprintf("%d-empty-lines", emptyLines), bytes.Repeat([]byte{'\n'}, emptyLines), pick(20_000, 50_000, 100_000)},
-	}
+	return files
 }
 
 // R7: hostile files are served byte-exact against the naive reference
@@ -93,18 +70,10 @@ func TestR7HostileFiles(t *testing.T) {
 			continue
 		}
 		// Shuffled, as arguments when they are few.
-		rng := rand.New(rand.NewPCG(uint64(len(want)), 7))
-		order := rng.Perm(len(want))[:min(len(want), 1000)]
-		args := []string{file}
-		var expect []byte
-		for _, i := range order {
-			args = append(args, strconv.Itoa(i+1))
-			expect = append(expect, want[i]...)
-		}
-		if len(order) > 0 {
-			r = runTool(t, dir, "getline", nil, args...)
+		if args, expect := testkit.Shuffled(want, uint64(len(want)), 1000); len(args) > 0 {
+			r = runTool(t, dir, "getline", nil, append([]string{file}, args...)...)
 			if r.code != 0 || !bytes.Equal(r.stdout, expect) {
-				t.Errorf("%s: getline of %d shuffled lines: exit %d, output differs", hf.name, len(order), r.code)
+				t.Errorf("%s: getline of %d shuffled lines: exit %d, output differs", hf.name, len(args), r.code)
 			}
 		}
 		// One past the end.

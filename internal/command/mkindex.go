@@ -45,8 +45,6 @@ func mkindexAction(c *cli.Context) error {
 
 	status := 0
 	for _, name := range files {
-		var summary string
-		var err error
 		opts := lineindex.LoadOptions{
 			Paths: IndexPaths(c, name),
 			Build: lineindex.BuildOptions{
@@ -64,11 +62,7 @@ func mkindexAction(c *cli.Context) error {
 		if c.Bool("force") {
 			opts.Rebuild = errForced
 		}
-		if c.Bool("check") {
-			summary, err = checkIndex(ctx, name, opts)
-		} else {
-			summary, err = writeIndex(ctx, name, opts)
-		}
+		summary, err := indexFile(ctx, name, opts, c.Bool("check"))
 		if err != nil {
 			fmt.Fprintf(c.App.ErrWriter, "mkindex: %v\n", err)
 			status = exitFailure
@@ -94,9 +88,10 @@ func IndexPaths(c *cli.Context, file string) []string {
 // errForced is the reason to rebuild an index that --force gives.
 var errForced = errors.New("rebuilt as asked (--force)")
 
-// writeIndex indexes the file name unless a valid index exists (or
-// opts.Rebuild says not to use it), and returns its summary line.
-func writeIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (string, error) {
+// indexFile indexes the file name unless a valid index exists (or
+// opts.Rebuild says not to use it), or with check verifies its index
+// against every byte of it, and returns its summary line.
+func indexFile(ctx context.Context, name string, opts lineindex.LoadOptions, check bool) (string, error) {
 	f, err := OpenSource(name)
 	if err != nil {
 		return "", err
@@ -104,16 +99,23 @@ func writeIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (s
 	defer f.Close()
 	bar := newProgress(name)
 	opts.Build.Progress = bar.update
-	l, err := lineindex.Load(ctx, f, opts)
+	var l lineindex.Loaded
+	if check {
+		l.Index, l.Path, err = lineindex.Check(ctx, f, opts.Paths, opts.Build)
+	} else {
+		l, err = lineindex.Load(ctx, f, opts)
+	}
 	bar.finish()
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", name, buildError(err))
 	}
 	defer l.Index.Close()
-	if !l.Built {
+	switch {
+	case check:
+		return fmt.Sprintf("%s: index OK: %s", name, describeIndex(l.Index, l.Path)), nil
+	case !l.Built:
 		return fmt.Sprintf("%s: index up to date: %s", name, describeIndex(l.Index, l.Path)), nil
-	}
-	if l.SaveErr != nil {
+	case l.SaveErr != nil:
 		return "", fmt.Errorf("%s: cannot write the index: %s", name, OneLine(l.SaveErr))
 	}
 	summary := fmt.Sprintf("%s: indexed %s in %.2fs (%s/s)", name, describeIndex(l.Index, l.Path),
@@ -122,24 +124,6 @@ func writeIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (s
 		summary += " (not at " + OneLine(l.Passed) + ")"
 	}
 	return summary, nil
-}
-
-// checkIndex verifies the index of name against every byte of it.
-func checkIndex(ctx context.Context, name string, opts lineindex.LoadOptions) (string, error) {
-	f, err := OpenSource(name)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	bar := newProgress(name)
-	opts.Build.Progress = bar.update
-	ix, path, err := lineindex.Check(ctx, f, opts.Paths, opts.Build)
-	bar.finish()
-	if err != nil {
-		return "", fmt.Errorf("%s: %w", name, buildError(err))
-	}
-	defer ix.Close()
-	return fmt.Sprintf("%s: index OK: %s", name, describeIndex(ix, path)), nil
 }
 
 func buildError(err error) error {

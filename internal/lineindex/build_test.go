@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests are about Build and buildFrom themselves: their options, the
@@ -177,7 +179,7 @@ func TestBuildFile(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := mixedLines(6)
-	path := writeSource(t, dir, "src", data)
+	path := testkit.WriteFile(t, dir, "src", data)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 2048})
 	fi, _ := os.Stat(path)
 	want, err := buildFrom(t.Context(), bytes.NewReader(data), int64(len(data)), fi.ModTime(), BuildOptions{Settle: noSettle, Spacing: 2048})
@@ -237,7 +239,7 @@ func TestBuildSeesChangeDuringBuild(t *testing.T) {
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			path := writeSource(t, t.TempDir(), "src", mixedLines(7))
+			path := testkit.WriteFile(t, t.TempDir(), "src", mixedLines(7))
 			f := openFile(t, path)
 			var once atomic.Bool
 			_, err := build(t.Context(), f, BuildOptions{Settle: noSettle, taskLen: segmentLen, Progress: func(done, total int64) {
@@ -278,7 +280,7 @@ func TestBuildFileTruncatedDuringBuild(t *testing.T) {
 	// buildFrom is called, not Build, so that the build's own reads must see
 	// the change (Build would also see the new size afterwards).
 	data := printableLines(9, 16<<20, 200)
-	path := writeSource(t, t.TempDir(), "src", data)
+	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	build := func(progress func(done, total int64)) error {
 		f := openFile(t, path)
 		_, err := buildFrom(t.Context(), f, int64(len(data)), testModTime, BuildOptions{Settle: noSettle, taskLen: 4 * segmentLen, readers: 3, Progress: progress})

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests are about reading lines: how much of the source Find and
@@ -52,7 +54,7 @@ func TestFindReadBound(t *testing.T) {
 	// (find.go, "Read again from the line's start") and may read up to
 	// spacing+2*len(buf).
 	data := mixedLines(11)
-	path := writeSource(t, t.TempDir(), "mixed", data)
+	path := testkit.WriteFile(t, t.TempDir(), "mixed", data)
 	file := openFile(t, path)
 	ref := naiveLines(data)
 	for _, spacing := range []int64{defaultSpacing, 4096, 512} {
@@ -221,7 +223,7 @@ func TestHugeLineIsStreamed(t *testing.T) {
 
 func TestFindDoesNotAllocate(t *testing.T) {
 	data := printableLines(5, 4<<20, 200)
-	path := writeSource(t, t.TempDir(), "text", data)
+	path := testkit.WriteFile(t, t.TempDir(), "text", data)
 	file := openFile(t, path)
 	built := buildBytes(t, data, BuildOptions{Settle: noSettle})
 	if err := built.writeFile(path+".idx", nil); err != nil {
@@ -462,7 +464,7 @@ func TestValidateCatchesRenumbering(t *testing.T) {
 		to = from + 3
 	}
 	cur[from], cur[to] = cur[to], cur[from]
-	path := writeSource(t, t.TempDir(), "src", orig)
+	path := testkit.WriteFile(t, t.TempDir(), "src", orig)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	replaceKeepingTime(t, path, cur)
 	wantStale(t, ix.validate(openFile(t, path)), "Validate after a renumbering change")

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests read encoded indexes byte by byte as the package comment
@@ -69,7 +71,7 @@ func TestEncodingLayout(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for name, src := range sources {
-		path := writeSource(t, dir, name, src)
+		path := testkit.WriteFile(t, dir, name, src)
 		if err := os.Chtimes(path, mtime, mtime); err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +143,7 @@ func TestReservedBytes(t *testing.T) {
 	for _, at := range []int{28, 31, 128, 139} {
 		bad := bytes.Clone(enc)
 		bad[at] = 1
-		_, err := decode(bytes.NewReader(reseal(bad)))
+		_, err := decode(bytes.NewReader(testkit.Reseal(bad)))
 		wantCorrupt(t, err, "reserved", fmt.Sprintf("reserved byte %d set", at))
 	}
 }

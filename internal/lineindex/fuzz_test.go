@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"testing"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // The fuzz targets. Their seed corpora in testdata/fuzz hold the hostile
@@ -86,7 +88,7 @@ func fixHeader(data []byte) []byte {
 	le.PutUint32(b[20:], sampleLen)
 	le.PutUint32(b[24:], sampleCount)
 	le.PutUint64(b[56:], uint64((len(b)-headerLen)/entryLen))
-	return reseal(b)
+	return testkit.Reseal(b)
 }
 
 // exerciseIndex finds lines of a decoded index in sources of its size that

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -288,16 +287,6 @@ func fill(p []byte, b byte) {
 	}
 }
 
-// writeSource writes data to a new file in dir and returns its path.
-func writeSource(t testing.TB, dir, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // openFile opens path for reading until the end of the test.
 func openFile(t testing.TB, path string) *os.File {
 	t.Helper()
@@ -313,7 +302,7 @@ func openFile(t testing.TB, path string) *os.File {
 // gives the index buildBytes gives.
 func buildFromFile(t testing.TB, data []byte, opts BuildOptions) *Index {
 	t.Helper()
-	f := openFile(t, writeSource(t, t.TempDir(), "src", data))
+	f := openFile(t, testkit.WriteFile(t, t.TempDir(), "src", data))
 	ix, err := buildFrom(context.Background(), f, int64(len(data)), testModTime, opts)
 	if err != nil {
 		t.Fatalf("buildFrom(file of %d bytes, %+v): %v", len(data), opts, err)

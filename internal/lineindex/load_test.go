@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests are about where indexes live: Locations, Open, Save, Load
@@ -71,9 +73,9 @@ func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	fx := &fixture{dir: dir, data: mixedLines(1)[:200_000]}
-	fx.src = writeSource(t, dir, "src.txt", fx.data)
+	fx.src = testkit.WriteFile(t, dir, "src.txt", fx.data)
 	fx.f = openFile(t, fx.src)
-	regular := writeSource(t, dir, "regular", []byte("not a directory"))
+	regular := testkit.WriteFile(t, dir, "regular", []byte("not a directory"))
 	fx.blocked = filepath.Join(regular, "src.txt.idx")
 	fx.fallback = filepath.Join(dir, "cache", "lined", "src.txt-0123.idx")
 	return fx
@@ -481,7 +483,7 @@ func TestWriteFileReplacesOnlyIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := fx.dir
-	mustWrite := func(name, data string) string { return writeSource(t, dir, name, []byte(data)) }
+	mustWrite := func(name, data string) string { return testkit.WriteFile(t, dir, name, []byte(data)) }
 	link := func(oldname, newname string) string {
 		p := filepath.Join(dir, newname)
 		if err := os.Symlink(oldname, p); err != nil {
@@ -567,8 +569,8 @@ func TestInstallPutsBackAFileCreatedMeanwhile(t *testing.T) {
 	}
 	dir := t.TempDir()
 	for _, existed := range []bool{false, true} {
-		tmp := writeSource(t, dir, ".x.idx.tmp1", []byte(magic+"new index"))
-		target := writeSource(t, dir, "x.idx", []byte("a user's file, put here meanwhile\n"))
+		tmp := testkit.WriteFile(t, dir, ".x.idx.tmp1", []byte(magic+"new index"))
+		target := testkit.WriteFile(t, dir, "x.idx", []byte("a user's file, put here meanwhile\n"))
 		keep, err := install(tmp, target, existed, nil)
 		if !errors.Is(err, errLeftAlone) || keep {
 			t.Errorf("existed %v: install = %v, %v; want the file left alone", existed, keep, err)

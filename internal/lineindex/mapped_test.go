@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests are about indexes whose body is a mapping of the index file,
@@ -309,7 +311,7 @@ func TestReopen(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := mixedLines(5)
-	path := writeSource(t, dir, "src", data)
+	path := testkit.WriteFile(t, dir, "src", data)
 	f := openFile(t, path)
 	idx := path + ".idx"
 

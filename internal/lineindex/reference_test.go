@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests check the index against the naive reference splitter on many
@@ -146,57 +148,14 @@ func TestContractExamples(t *testing.T) {
 	}
 }
 
-// hostileFiles are the inputs every line tool gets wrong at least once.
-func hostileFiles() []struct {
-	name string
-	data []byte
-} {
-	const big = 3 << 20
-	long := bytes.Repeat([]byte("x"), big)
-	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
-	r := rand.New(rand.NewPCG(7, 7))
-	var random []byte
-	for range 10_000 {
-		line := make([]byte, r.IntN(301))
-		for i := range line {
-			line[i] = byte(r.Uint32())
-		}
-		random = append(random, line...)
-		random = append(random, '\n')
-	}
-	return []struct {
-		name string
-		data []byte
-	}{
-		{"empty", nil},
-		{"only newline", []byte("\n")},
-		{"three newlines", []byte("\n\n\n")},
-		{"no final newline", []byte("first\nsecond\nthird")},
-		{"one line no newline", []byte("x")},
-		{"CRLF", []byte("a\r\nbb\r\n\r\nccc\r\n")},
-		{"CRLF no final newline", []byte("a\r\nb\r")},
-		{"CR only", []byte("a\rb\rc\r")},
-		{"NUL and invalid UTF-8", []byte("\x00\n\xff\xfe\xfd\n\xc3\x28\xa0\xa1\n\x00\x00\xff")},
-		{"blank lines", []byte("\n\na\n\n\nb\n\n")},
-		{"20000 empty lines", bytes.Repeat([]byte("\n"), 20_000)},
-		{"3 MiB line in the middle", cat([]byte("a\nb\n"), long, []byte("\nc\nd\n"))},
-		{"3 MiB line at the end", cat([]byte("a\nb\n"), long, []byte("\n"))},
-		{"3 MiB line at the end, no final newline", cat([]byte("a\nb\n"), long)},
-		{"only a 3 MiB line", cat(long, []byte("\n"))},
-		{"only a 3 MiB line, no final newline", long},
-		{"10000 random lines", random},
-		{"10000 random lines, no final newline", random[:len(random)-1]},
-	}
-}
-
 func TestHostileFiles(t *testing.T) {
 	t.Parallel()
-	for _, tt := range hostileFiles() {
-		t.Run(tt.name, func(t *testing.T) {
-			if testing.Short() && tt.name == "20000 empty lines" {
+	for _, tt := range testkit.HostileFiles(3<<20, 20_000) {
+		t.Run(tt.Name, func(t *testing.T) {
+			if testing.Short() && tt.Name == "20000 empty lines" {
 				t.Skip("slow look-ups: see TestManyEmptyLines")
 			}
-			checkFile(t, tt.data)
+			checkFile(t, tt.Data)
 		})
 	}
 }
@@ -415,26 +374,26 @@ func TestReferenceAgreesWithSed(t *testing.T) {
 		t.Skip("sed is not GNU sed")
 	}
 	dir := t.TempDir()
-	for i, tt := range hostileFiles() {
-		if len(tt.data) > 1<<10 {
+	for i, tt := range testkit.HostileFiles(3<<20, 20_000) {
+		if len(tt.Data) > 1<<10 {
 			continue // a process per line: small files only
 		}
 		path := filepath.Join(dir, strconv.Itoa(i))
-		if err := os.WriteFile(path, tt.data, 0o644); err != nil {
+		if err := os.WriteFile(path, tt.Data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		ref := naiveLines(tt.data)
+		ref := naiveLines(tt.Data)
 		for n := 1; n <= len(ref)+1; n++ {
 			out, err := exec.Command(sed, "-n", strconv.Itoa(n)+"p", path).Output()
 			if err != nil {
-				t.Fatalf("%s: sed: %v", tt.name, err)
+				t.Fatalf("%s: sed: %v", tt.Name, err)
 			}
 			var want []byte
 			if n <= len(ref) {
 				want = ref[n-1]
 			}
 			if !bytes.Equal(out, want) {
-				t.Errorf("%s: sed -n %dp = %q, reference %q", tt.name, n, out, want)
+				t.Errorf("%s: sed -n %dp = %q, reference %q", tt.Name, n, out, want)
 			}
 		}
 	}

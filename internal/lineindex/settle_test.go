@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // twoNumberings returns two versions of a file of 20-byte lines with the
@@ -96,7 +98,7 @@ func TestBuildWaitsForAWriteInFlight(t *testing.T) {
 	// Small tasks, and more workers than cores: some of them start
 	// reading ahead of the writer at once.
 	a, b := twoNumberings(size)
-	path := writeSource(t, t.TempDir(), "data.txt", a)
+	path := testkit.WriteFile(t, t.TempDir(), "data.txt", a)
 	opts := BuildOptions{readers: 4, taskLen: segmentLen, Settle: 150 * time.Millisecond}
 	accepted, wrong := inFlightBuilds(t, path, [2][]byte{a, b}, rounds, opts)
 	t.Logf("settling %v: %d of %d builds accepted, %d of them wrong", opts.Settle, accepted, rounds, wrong)
@@ -113,7 +115,7 @@ func TestBuildWaitsForAWriteInFlight(t *testing.T) {
 // not indexed at all; the wait ends with the context.
 func TestBuildWaitsToSettle(t *testing.T) {
 	const settle = 300 * time.Millisecond
-	path := writeSource(t, t.TempDir(), "src", numberedLines(100, 1))
+	path := testkit.WriteFile(t, t.TempDir(), "src", numberedLines(100, 1))
 	f := openFile(t, path)
 	fi, err := f.Stat()
 	if err != nil {

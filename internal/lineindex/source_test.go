@@ -15,7 +15,7 @@ import (
 func TestSourceRefusesAChangedFile(t *testing.T) {
 	t.Parallel()
 	data := numberedLines(2000, 3)
-	path := writeSource(t, t.TempDir(), "src", data)
+	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	f := openFile(t, path)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	src := ix.Source(f)
@@ -46,7 +46,7 @@ func TestWriteToCutWhenTheFileChanges(t *testing.T) {
 	t.Parallel()
 	const long = 8 << 20
 	data := append(append([]byte("first\n"), bytes.Repeat([]byte{'a'}, long)...), "\nlast\n"...)
-	path := writeSource(t, t.TempDir(), "src", data)
+	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	f := openFile(t, path)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	line, err := ix.Find(ix.Source(f), 2, make([]byte, 64<<10))

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // These tests are about trust: an index is used only while it describes
@@ -24,7 +26,7 @@ func TestWriteFileReadFileValidate(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	data := mixedLines(21)
-	path := writeSource(t, dir, "src", data)
+	path := testkit.WriteFile(t, dir, "src", data)
 	f := openFile(t, path)
 	ix, err := build(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096})
 	if err != nil {
@@ -132,7 +134,7 @@ func TestValidateDetectsChangedSource(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			path := writeSource(t, dir, "src", orig)
+			path := testkit.WriteFile(t, dir, "src", orig)
 			ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 512})
 			idx := path + ".idx"
 			if err := ix.writeFile(idx, nil); err != nil {
@@ -249,7 +251,7 @@ func TestValidateSampledBytes(t *testing.T) {
 	for _, size := range sizes {
 		t.Run(fmt.Sprint(size), func(t *testing.T) {
 			data := printableLines(uint64(size), size, 80)[:size]
-			path := writeSource(t, t.TempDir(), "src", data)
+			path := testkit.WriteFile(t, t.TempDir(), "src", data)
 			ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 			f := openFile(t, path)
 			var offsets []int64
@@ -294,7 +296,7 @@ func TestChangeOutsideSamples(t *testing.T) {
 	// and Find serves the file as it is now or nothing.
 	data := numberedLines(20_000, 12) // about 1.3 MiB
 	size := int64(len(data))
-	path := writeSource(t, t.TempDir(), "src", data)
+	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	withCtime := buildFile(t, path, BuildOptions{Settle: noSettle})
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	f := openFile(t, path)
@@ -358,7 +360,7 @@ func TestVerifyWithOtherOptions(t *testing.T) {
 	t.Parallel()
 	// Verify rebuilds with the index's own spacing, whatever it is given.
 	data := mixedLines(3)
-	path := writeSource(t, t.TempDir(), "src", data)
+	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 1024})
 	f := openFile(t, path)
 	if err := ix.verify(context.Background(), f, BuildOptions{Settle: noSettle, Spacing: 4096, readers: 3}); err != nil {
@@ -381,15 +383,6 @@ func smallIndex(t testing.TB) (data, enc []byte) {
 		t.Fatalf("only %d checkpoints", ix.cps.len())
 	}
 	return data, encode(t, ix)
-}
-
-// reseal recomputes the body and header checksums of an encoded index,
-// so that a change to it is judged on its content.
-func reseal(enc []byte) []byte {
-	le := binary.LittleEndian
-	le.PutUint32(enc[100:], crc32.Checksum(enc[headerLen:], castagnoli))
-	le.PutUint32(enc[headerCRCFrom:], crc32.Checksum(enc[:headerCRCFrom], castagnoli))
-	return enc
 }
 
 func TestCorruptIndexEveryByte(t *testing.T) {
@@ -419,7 +412,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 
 	// On disk, Load finds each of them, rebuilds, and serves right lines.
 	dir := t.TempDir()
-	path := writeSource(t, dir, "src", data)
+	path := testkit.WriteFile(t, dir, "src", data)
 	f := openFile(t, path)
 	fresh := encode(t, buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 512}))
 	idx := path + ".idx"
@@ -530,8 +523,8 @@ func TestIndexOfAnotherFile(t *testing.T) {
 	if sampled(int64(len(a)), 32699) || sampled(int64(len(a)), 40050) {
 		t.Fatal("the change lies in a sample")
 	}
-	pathA := writeSource(t, dir, "A", a)
-	pathB := writeSource(t, dir, "B", b)
+	pathA := testkit.WriteFile(t, dir, "A", a)
+	pathB := testkit.WriteFile(t, dir, "B", b)
 	mtime := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, p := range []string{pathA, pathB} {
 		if err := os.Chtimes(p, mtime, mtime); err != nil {
@@ -571,7 +564,7 @@ func TestIndexOfAnotherFile(t *testing.T) {
 // apart that differ between its samples.
 func TestIndexWithoutIdentity(t *testing.T) {
 	t.Parallel()
-	path := writeSource(t, t.TempDir(), "src", numberedLines(100, 1))
+	path := testkit.WriteFile(t, t.TempDir(), "src", numberedLines(100, 1))
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 	f := openFile(t, path)
 	for _, clear := range []func(*Index){
@@ -593,7 +586,7 @@ func TestOtherVersion(t *testing.T) {
 	for _, v := range []uint32{0, 1, version + 1, 1 << 31} {
 		bad := bytes.Clone(enc)
 		binary.LittleEndian.PutUint32(bad[8:], v)
-		_, err := decode(bytes.NewReader(reseal(bad)))
+		_, err := decode(bytes.NewReader(testkit.Reseal(bad)))
 		wantCorrupt(t, err, fmt.Sprintf("format version %d", v), fmt.Sprintf("version %d", v))
 	}
 }
@@ -676,7 +669,7 @@ func TestStructurallyCorruptIndex(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			bad := reseal(tt.change(bytes.Clone(enc)))
+			bad := testkit.Reseal(tt.change(bytes.Clone(enc)))
 			_, err := decode(bytes.NewReader(bad))
 			wantCorrupt(t, err, tt.reason, tt.name)
 		})

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -159,14 +158,8 @@ func (ts *testServer) waitReady() {
 // splitLines is the reference: the file's lines, terminators included.
 func splitLines(b []byte) []string {
 	var lines []string
-	for len(b) > 0 {
-		i := bytes.IndexByte(b, '\n')
-		if i < 0 {
-			lines = append(lines, string(b))
-			break
-		}
-		lines = append(lines, string(b[:i+1]))
-		b = b[i+1:]
+	for _, l := range testkit.Lines(b) {
+		lines = append(lines, string(l))
 	}
 	return lines
 }

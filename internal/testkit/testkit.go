@@ -6,9 +6,14 @@ package testkit
 
 import (
 	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -106,4 +111,97 @@ func (w *rewritingWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// File is a named test file.
+type File struct {
+	Name string
+	Data []byte
+}
+
+// HostileFiles returns the awkward files every tool is checked with, the
+// same bytes every time: empty files, lone and many newlines, no final
+// newline, CR and CRLF, NUL and invalid UTF-8, markup and escapes, lines
+// ending at and around the 16 KiB checkpoint grid, random bytes, a line of
+// longLine bytes in the middle, at the end (with and without a newline) and
+// alone, and emptyLines empty lines.
+func HostileFiles(longLine, emptyLines int) []File {
+	r := rand.New(rand.NewPCG(7, 7))
+	randomLines := func(lines, maxLen int, alphabet string) []byte {
+		var b []byte
+		for range lines {
+			for range r.IntN(maxLen + 1) {
+				c := byte(r.Uint32())
+				if alphabet != "" {
+					c = alphabet[r.IntN(len(alphabet))]
+				} else if c == '\n' {
+					c = 0
+				}
+				b = append(b, c)
+			}
+			b = append(b, '\n')
+		}
+		return b
+	}
+	randomBytes := make([]byte, 1<<20)
+	for i := range randomBytes {
+		randomBytes[i] = byte(r.Uint32())
+	}
+	var grid []byte
+	for _, n := range []int{16<<10 - 2, 1, 16<<10 - 1, 1, 16 << 10, 0, 16<<10 + 1, 0, 0, 32 << 10} {
+		grid = append(grid, bytes.Repeat([]byte{'g'}, n)...)
+		grid = append(grid, '\n')
+	}
+	long := bytes.Repeat([]byte("0123456789abcdef"), longLine/16)
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	random := randomLines(10_000, 300, "")
+	mib := fmt.Sprintf("%g-MiB line", float64(longLine)/(1<<20))
+	return []File{
+		{"empty", nil},
+		{"only a newline", []byte("\n")},
+		{"newlines", []byte("\n\n\n\n")},
+		{"no final newline", []byte("a\nbb\nccc")},
+		{"one byte", []byte("x")},
+		{"CRLF", []byte("one\r\ntwo\r\n\r\n\rthree\r\r\n")},
+		{"CRLF, no final newline", []byte("a\r\nb\r")},
+		{"CR only", []byte("a\rb\rc\r")},
+		{"NUL and invalid UTF-8", []byte("\x00\x00\n\xff\xfe\xc3\x28\n\x00\n\xed\xa0\x80\xf4\x90\x80\x80")},
+		{"markup and escapes", []byte("<script>alert(1)</script>\n\x1b[31mred\x1b[0m\n%s %d %n\n../../etc/passwd\n")},
+		{"blank lines", []byte("\n\na\n\n\nb\n\n")},
+		{"grid boundaries", grid},
+		{"random bytes", randomBytes},
+		{"10000 random lines", random},
+		{"10000 random lines, no final newline", random[:len(random)-1]},
+		{"random CR, NUL and spaces", randomLines(2000, 40, "ab\r\x00 ")},
+		{mib + " in the middle", cat([]byte("before\n"), long, []byte("\nafter\n"))},
+		{mib + " at the end", cat([]byte("before\n"), long, []byte("\n"))},
+		{mib + " at the end, no final newline", cat([]byte("before\n"), long)},
+		{"only a " + mib, cat(long, []byte("\n"))},
+		{fmt.Sprintf("%d empty lines", emptyLines), bytes.Repeat([]byte{'\n'}, emptyLines)},
+	}
+}
+
+// Reseal recomputes the body and header checksums of an encoded index, at
+// the places the format documents (internal/lineindex, version 2: the body
+// from byte 144, its CRC-32C at 100, the header's CRC-32C of bytes 0..139 at
+// 140), so that a change made to the index is judged on what it says, not
+// caught by a checksum. It returns enc.
+func Reseal(enc []byte) []byte {
+	const headerLen, headerCRC = 144, 140
+	tab := crc32.MakeTable(crc32.Castagnoli)
+	binary.LittleEndian.PutUint32(enc[100:], crc32.Checksum(enc[headerLen:], tab))
+	binary.LittleEndian.PutUint32(enc[headerCRC:], crc32.Checksum(enc[:headerCRC], tab))
+	return enc
+}
+
+// Shuffled returns the numbers of at most most of lines (from 1), in an
+// order of seed's, as command-line arguments, and the bytes getline must
+// print for them: their lines in that order.
+func Shuffled(lines [][]byte, seed uint64, most int) (args []string, want []byte) {
+	order := rand.New(rand.NewPCG(seed, 7)).Perm(len(lines))
+	for _, i := range order[:min(len(order), most)] {
+		args = append(args, strconv.Itoa(i+1))
+		want = append(want, lines[i]...)
+	}
+	return args, want
 }
