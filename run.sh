@@ -1,9 +1,9 @@
 #!/bin/sh
 # run.sh [FILE]: build mkindex, getline and lined into ./bin, index FILE and
 # serve it over HTTP on $APP_PORT (8000 unless .env or the environment says
-# otherwise). Without FILE, serves a demo file generated into demo/demo.txt.
-# Settings: .env beside this script; variables already set in the environment
-# win over it. Ctrl-C stops the server cleanly.
+# otherwise). Without FILE, serves $LINED_FILE if it is set, else a demo file
+# generated into demo/demo.txt. Settings: .env beside this script; variables
+# already set in the environment win over it. Ctrl-C stops the server cleanly.
 set -eu
 
 prog=run.sh
@@ -24,20 +24,29 @@ case ${1-} in
 esac
 [ $# -le 1 ] || die "one FILE at most (usage: ./run.sh [FILE])"
 
-# Check the user's file first, relative to where they are, before any work.
+# check_file NAME SHOWN: refuse, with one line, a file that cannot be served;
+# else set file (absolute) and shown.
+check_file() {
+	if [ -d "$1" ]; then
+		die "$2: is a directory, not a file"
+	elif [ ! -e "$1" ]; then
+		die "$2: no such file"
+	elif [ ! -f "$1" ]; then
+		die "$2: not a regular file"
+	elif [ ! -r "$1" ] || ! { : <"$1"; } 2>/dev/null; then
+		die "$2: not readable (permission denied)"
+	fi
+	file=$1 shown=$2
+	case $file in /*) ;; *) file=$PWD/$file ;; esac
+}
+
+# Check the user's file first, relative to where they are, before any work:
+# the argument, or LINED_FILE from the environment.
 file= shown=
 if [ $# -eq 1 ]; then
-	file=$1 shown=$1
-	if [ -d "$file" ]; then
-		die "$file: is a directory, not a file"
-	elif [ ! -e "$file" ]; then
-		die "$file: no such file"
-	elif [ ! -f "$file" ]; then
-		die "$file: not a regular file"
-	elif [ ! -r "$file" ] || ! { : <"$file"; } 2>/dev/null; then
-		die "$file: not readable (permission denied)"
-	fi
-	case $file in /*) ;; *) file=$PWD/$file ;; esac
+	check_file "$1" "$1"
+elif [ -n "${LINED_FILE:-}" ]; then
+	check_file "$LINED_FILE" "LINED_FILE=$LINED_FILE"
 fi
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -70,6 +79,10 @@ load_env() {
 }
 [ ! -f .env ] || load_env .env
 export APP_PORT="${APP_PORT:-8000}"
+# LINED_FILE from .env: relative to this directory.
+if [ -z "$file" ] && [ -n "${LINED_FILE:-}" ]; then
+	check_file "$LINED_FILE" "LINED_FILE=$LINED_FILE (.env)"
+fi
 
 command -v go >/dev/null 2>&1 ||
 	die "Go is needed to build lined (https://go.dev/dl/); or use docker-compose, see README.md"
@@ -85,6 +98,7 @@ if [ -z "$file" ]; then
 	fi
 	file=$here/$demo shown=$demo
 fi
+export LINED_FILE="$file"
 
 # Index now, with a progress bar on a terminal, so that lined is ready at once.
 bin/mkindex "$file" || die "indexing $file failed (see above)"

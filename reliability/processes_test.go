@@ -116,3 +116,65 @@ func TestMkindexStopsOnSignal(t *testing.T) {
 		}
 	}
 }
+
+// A lined started in the background by a shell script inherits SIGINT
+// ignored. The first SIGINT still starts a graceful stop, and a second
+// ends the process at once, rather than after the drain.
+func TestSecondSignalStopsAtOnce(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	file := writeFile(t, dir, "f.txt", []byte("a\nb\n"))
+	logs := &syncBuffer{}
+	// trap '' INT: what a non-interactive shell does for a job run with &.
+	cmd := exec.Command("sh", "-c", `trap '' INT; exec "$0" "$@"`, exe,
+		"--addr", "127.0.0.1:0", "--file", file, "--drain", "30s", "--shutdown-timeout", "60s")
+	cmd.Env = env(t, "lined", filepath.Join(dir, "cache"))
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	var addr string
+	waitFor(t, 10*time.Second, "lined listening", func() bool {
+		m := listeningRE.FindStringSubmatch(logs.String())
+		if m != nil {
+			addr = m[1]
+		}
+		return m != nil
+	})
+	// A keep-alive connection that stays open keeps the drain waiting.
+	k, err := dial(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	waitFor(t, 10*time.Second, "ready", func() bool {
+		r, err := k.get("/readyz", 5*time.Second)
+		return err == nil && r.code == 200
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	waitFor(t, 5*time.Second, "the graceful stop begun", func() bool { return strings.Contains(logs.String(), "msg=stopping") })
+	select {
+	case err := <-done:
+		t.Fatalf("lined exited (%v) before the drain ended, with a connection open", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("lined still running 5 s after a second SIGINT:\n%s", logs.String())
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("a second SIGINT took %v to stop lined", took)
+	}
+	if !strings.Contains(logs.String(), "second signal: stopping at once") {
+		t.Errorf("no log line for the second signal:\n%s", logs.String())
+	}
+}

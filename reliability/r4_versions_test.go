@@ -150,17 +150,9 @@ func TestR4TornStream(t *testing.T) {
 func TestR4InFlightWrite(t *testing.T) {
 	skipShort(t)
 	size := pick(32<<20, 600_000_000, 600_000_000)
-	duration := pick(4*time.Second, 15*time.Second, 60*time.Second)
+	duration := pick(4*time.Second, 10*time.Second, 60*time.Second)
 	const readers = 3
-	var a []byte
-	for i := 0; len(a)+20 <= size; i++ {
-		a = fmt.Appendf(a, "%019d\n", i)
-	}
-	b := bytes.Clone(a)
-	for off := 19; off < len(b); off += 1000 * 20 {
-		b[off] = ' '
-	}
-	versions := [2][][]byte{splitLines(a), splitLines(b)}
+	a, b, versions := twoNumberings(size)
 	dir := t.TempDir()
 	file := writeFile(t, dir, "data.txt", a)
 	p := startLined(t, dir, "--file", file, "--settle", "300ms")
@@ -180,7 +172,7 @@ func TestR4InFlightWrite(t *testing.T) {
 			}
 			defer func() { k.Close() }()
 			for !stop.Load() {
-				n := 1 + rng.IntN(len(versions[1]))
+				n := 1 + rng.IntN(versions[1].lines)
 				reply, err := k.get("/lines/"+strconv.Itoa(n), 10*time.Second)
 				if err != nil {
 					k.Close()
@@ -191,7 +183,7 @@ func TestR4InFlightWrite(t *testing.T) {
 					continue
 				}
 				switch {
-				case reply.code == 200 && (bytes.Equal(reply.body, versions[0][n-1]) || bytes.Equal(reply.body, versions[1][n-1])):
+				case reply.code == 200 && (bytes.Equal(reply.body, versions[0].line(n)) || bytes.Equal(reply.body, versions[1].line(n))):
 					served.Add(1)
 				case reply.code == 503:
 					refused.Add(1)
@@ -224,18 +216,18 @@ func TestR4InFlightWrite(t *testing.T) {
 
 	// Settled: every line is the last version's.
 	final := versions[last]
-	want := fmt.Sprintf("ready: %d lines\n", len(final))
+	want := fmt.Sprintf("ready: %d lines\n", final.lines)
 	waitFor(t, 10*time.Second, "the last version ready", func() bool {
 		code, body, err := p.get("/readyz")
 		return err == nil && code == 200 && string(body) == want
 	})
 	after := 0
 	for range 300 {
-		n := 1 + rng.IntN(len(final))
+		n := 1 + rng.IntN(final.lines)
 		code, body, err := p.get("/lines/" + strconv.Itoa(n))
-		if err != nil || code != 200 || !bytes.Equal(body, final[n-1]) {
+		if err != nil || code != 200 || !bytes.Equal(body, final.line(n)) {
 			after++
-			t.Errorf("after the writes, line %d: %d %q %v; want %q", n, code, body, err, final[n-1])
+			t.Errorf("after the writes, line %d: %d %q %v; want %q", n, code, body, err, final.line(n))
 			if after > 5 {
 				break
 			}
@@ -251,4 +243,64 @@ func TestR4InFlightWrite(t *testing.T) {
 	}
 	figure(t, "R4", "in-flight writes: %d MB file of 20-byte lines rewritten in place %d times by one pwrite each (up to %v), 3 readers: %d lines served, %d answered 503, %d wrong; after: 300 random lines right, %d wrong",
 		size/1_000_000, writes, took.Round(time.Millisecond), served.Load(), refused.Load(), wrong.n.Load(), after)
+}
+
+// numbering tells where the lines of one of twoNumberings's versions are,
+// without splitting a file of millions of lines.
+type numbering struct {
+	data  []byte
+	lines int
+	// merged: every 1000th pair of 20-byte lines is one line of 40 bytes
+	merged bool
+}
+
+// line returns line n, from 1.
+func (v numbering) line(n int) []byte {
+	if !v.merged {
+		return v.data[(n-1)*20 : n*20]
+	}
+	// Blocks of 1000 lines of the first version, 999 of this one: the
+	// merged pair, then 998 lines.
+	k, j := (n-1)/999, (n-1)%999
+	if j == 0 {
+		return v.data[k*20000 : k*20000+40]
+	}
+	off := k*20000 + 20*(j+1)
+	return v.data[off : off+20]
+}
+
+// twoNumberings returns two versions of a file of 20-byte lines, of the
+// same size (a multiple of 20,000 bytes): in the second, every 1000th pair
+// of lines is one line. Most lines have other numbers in the two.
+func twoNumberings(size int) (a, b []byte, v [2]numbering) {
+	size -= size % 20_000
+	a = make([]byte, size)
+	for i := range size / 20 {
+		line := a[i*20 : i*20+20]
+		line[19] = '\n'
+		for j, n := 18, i; j >= 0; j, n = j-1, n/10 {
+			line[j] = byte('0' + n%10)
+		}
+	}
+	b = bytes.Clone(a)
+	for off := 19; off < len(b); off += 20_000 {
+		b[off] = ' '
+	}
+	return a, b, [2]numbering{{a, size / 20, false}, {b, size / 20_000 * 999, true}}
+}
+
+// twoNumberings's numbering agrees with the naive splitter.
+func TestTwoNumberings(t *testing.T) {
+	a, b, v := twoNumberings(2_000_000)
+	for i, data := range [][]byte{a, b} {
+		lines := splitLines(data)
+		if len(lines) != v[i].lines {
+			t.Fatalf("version %d: %d lines, numbering says %d", i, len(lines), v[i].lines)
+		}
+		for n := 1; n <= len(lines); n++ {
+			if !bytes.Equal(lines[n-1], v[i].line(n)) {
+				t.Fatalf("version %d, line %d: %q, numbering says %q", i, n, lines[n-1], v[i].line(n))
+			}
+		}
+	}
 }

@@ -4,7 +4,8 @@
 #   1. ./run.sh serves the demo: /lines/N byte-exact against sed, on APP_PORT
 #      from .env; Ctrl-C (SIGINT) stops it with exit status 0;
 #   2. ./run.sh missing.txt (and a directory) exits 1 with one clear line;
-#   3. APP_PORT from the environment wins over .env, with the user's own file.
+#   3. APP_PORT from the environment wins over .env, with the user's own file;
+#   4. LINED_FILE names the file when no FILE is given.
 # --worktree copies the working tree's tracked and untracked, not ignored files
 # instead of cloning (to try uncommitted changes as a clone would see them).
 # Needs git, go, curl. Uses free ports, talks to 127.0.0.1 only, bounded in time.
@@ -119,7 +120,7 @@ stop_int() {
 show() { sed 's/^/  | /' "$@" | tail -n 20; }
 
 # Only what the user sets: nothing inherited that run.sh or lined would read.
-unset APP_PORT NUM_OF_WORKERS LINED_ADDR LINED_FILE LINED_INDEX LINED_WORKERS \
+unset APP_PORT NUM_OF_WORKERS LINED_ADDR LINED_FILE LINED_INDEX LINED_WORKERS LINED_SETTLE \
 	LINED_CACHE_CONTROL LINED_SHUTDOWN_TIMEOUT LINED_DRAIN LINED_LOG_FORMAT LINED_ACCESS_LOG
 
 if [ "${1-}" = --worktree ]; then
@@ -207,6 +208,24 @@ else
 	fail "APP_PORT=$p2 ./run.sh FILE did not serve on port $p2"
 	show "$tmp/own.out" "$tmp/own.err"
 fi
+
+# 4. LINED_FILE in the environment names the file when no FILE is given; a
+#    missing one is refused like a missing FILE.
+p3=$(free_port)
+start envfile env APP_PORT="$p3" LINED_FILE="$own" ./run.sh
+if wait_serving "$pid" "$p3"; then
+	check_lines "$p3" "$own" 1 4 && pass "LINED_FILE=\"$own\" ./run.sh serves that file, not the demo" ||
+		fail "LINED_FILE: lines differ from the file's"
+	stop_int "$pid"
+else
+	fail "LINED_FILE=... ./run.sh did not serve on port $p3"
+	show "$tmp/envfile.out" "$tmp/envfile.err"
+fi
+rc=0
+(cd "$clone" && LINED_FILE=missing.txt timeout 60 ./run.sh) >"$tmp/bad.out" 2>"$tmp/bad.err" || rc=$?
+[ "$rc" = 1 ] && grep -q 'LINED_FILE=missing.txt: no such file' "$tmp/bad.err" &&
+	pass "LINED_FILE=missing.txt ./run.sh: exit 1, \"$(cat "$tmp/bad.err")\"" ||
+	{ fail "LINED_FILE=missing.txt: exit $rc"; show "$tmp/bad.err"; }
 
 echo
 if [ "$failures" = 0 ]; then

@@ -9,7 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -75,11 +77,14 @@ func Run(app *cli.App, args []string, stderr io.Writer) int {
 	app.ErrWriter = stderr
 	app.ExitErrHandler = func(*cli.Context, error) {} // statuses are ours
 	app.OnUsageError = func(_ *cli.Context, err error, _ bool) error {
-		return UsageError("%v", err)
+		return UsageError("%s", flagValueError(app, err))
 	}
 	err := app.Run(args)
 	if err == nil {
 		return 0
+	}
+	if msg := flagValueError(app, err); msg != err.Error() {
+		err = UsageError("%s", msg)
 	}
 	var e *exitError
 	if !errors.As(err, &e) {
@@ -92,6 +97,39 @@ func Run(app *cli.App, args []string, stderr io.Writer) int {
 		}
 	}
 	return e.code
+}
+
+var (
+	badFlagValue = regexp.MustCompile(`^invalid value "(.*)" for flag -(\S+): parse error$`)
+	badEnvValue  = regexp.MustCompile(`^could not parse "(.*)" as \S+ value from environment variable "(\S+)" for flag (\S+): `)
+)
+
+// flagValueError is the message of err, said better when it is a value the
+// flag package could not parse: which flag or variable, and what it wants,
+// rather than "parse error".
+func flagValueError(app *cli.App, err error) string {
+	var value, name, where string
+	if m := badFlagValue.FindStringSubmatch(err.Error()); m != nil {
+		value, name, where = m[1], m[2], "--"+m[2]
+	} else if m := badEnvValue.FindStringSubmatch(err.Error()); m != nil {
+		value, name, where = m[1], m[3], m[2]
+	} else {
+		return err.Error()
+	}
+	for _, f := range app.Flags {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.DurationFlag:
+			return fmt.Sprintf("%s: %q is not a duration: give a unit, as in 5s, 500ms or 1m", where, value)
+		case *cli.IntFlag:
+			return fmt.Sprintf("%s: %q is not a whole number", where, value)
+		case *cli.BoolFlag:
+			return fmt.Sprintf("%s: %q is not true or false", where, value)
+		}
+	}
+	return err.Error()
 }
 
 // describe turns an error from opening or reading a file into words that

@@ -94,10 +94,14 @@ func (m *metrics) built(took time.Duration) {
 	m.builds.Inc()
 }
 
-// serve writes the metrics; the status is 200 unless gathering failed.
+// serve writes the metrics; the status is 200 unless gathering failed. The
+// byte count is what was sent: none for HEAD, whose body net/http drops.
 func (m *metrics) serve(w http.ResponseWriter, r *http.Request) (int, int64) {
 	cw := &countingWriter{ResponseWriter: w, code: http.StatusOK}
 	m.handler.ServeHTTP(cw, r)
+	if r.Method == http.MethodHead {
+		return cw.code, 0
+	}
 	return cw.code, cw.n
 }
 

@@ -140,8 +140,11 @@ func TestIfNoneMatch(t *testing.T) {
 	for _, inm := range []string{etag, `"x", ` + etag, `"x",` + etag + `,"y"`, "W/" + etag, "*", " " + etag + " "} {
 		for _, method := range []string{"GET", "HEAD"} {
 			r := ts.do(method, "/lines/2", "If-None-Match", inm)
-			if r.code != 304 || r.body != "" || r.header.Get("ETag") != etag || r.header.Get("Cache-Control") == "" {
-				t.Errorf("%s If-None-Match %s: %d %q %v, want 304 with ETag and Cache-Control", method, inm, r.code, r.body, r.header)
+			// RFC 9110 15.4.5: the ETag and Cache-Control a 200 would
+			// have, and no representation metadata.
+			if r.code != 304 || r.body != "" || r.header.Get("ETag") != etag || r.header.Get("Cache-Control") == "" ||
+				r.header.Get("Date") == "" || r.header.Get("Content-Type") != "" || r.header.Get("Content-Length") != "" {
+				t.Errorf("%s If-None-Match %s: %d %q %v, want 304 with ETag, Cache-Control and Date, without Content-Type and Content-Length", method, inm, r.code, r.body, r.header)
 			}
 		}
 	}
@@ -209,6 +212,18 @@ func TestMetrics(t *testing.T) {
 	}
 	if m := regexp.MustCompile(`lined_index_build_seconds (\S+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
 		t.Errorf("index build seconds not set: %v", m)
+	}
+
+	// HEAD sends no body, and counts none.
+	bodyBytes := regexp.MustCompile(`(?m)^lined_http_response_body_bytes_total (\S+)$`)
+	first := ts.get("/metrics", "Accept-Encoding", "identity").body
+	before, _ := strconv.Atoi(bodyBytes.FindStringSubmatch(first)[1])
+	for range 3 {
+		ts.do("HEAD", "/metrics", "Accept-Encoding", "identity")
+	}
+	after, _ := strconv.Atoi(bodyBytes.FindStringSubmatch(ts.get("/metrics", "Accept-Encoding", "identity").body)[1])
+	if after != before+len(first) {
+		t.Errorf("body bytes went from %d to %d over a GET of %d bytes and 3 HEADs: HEAD counted", before, after, len(first))
 	}
 }
 

@@ -111,11 +111,23 @@ func linedAction(c *cli.Context) error {
 
 		ReadHeaderTimeout: c.Duration("read-header-timeout"),
 	})
-	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(c.Context)
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
 	go func() {
-		<-ctx.Done()
-		stop() // a second signal ends the process at once
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		cancel() // the first signal stops gracefully
+		// A second ends the process at once. Not by restoring the default
+		// action: a process started in the background by a shell script
+		// inherits SIGINT ignored, and would ignore it again.
+		if sig, ok := <-sigs; ok {
+			log.Warn("second signal: stopping at once", "signal", sig.String())
+			os.Exit(1)
+		}
 	}()
 	if err := srv.Run(ctx, ln); err != nil {
 		return fmt.Errorf("serving: %v", err)
@@ -170,11 +182,19 @@ func listenAddr(c *cli.Context) (string, error) {
 }
 
 func newLogger(w io.Writer, format string) (*slog.Logger, error) {
+	// Durations as Go writes them, with their unit ("497µs"), in JSON too,
+	// where slog would write a bare count of nanoseconds.
+	opts := &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}}
 	switch format {
 	case "text", "":
-		return slog.New(slog.NewTextHandler(w, nil)), nil
+		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, nil)), nil
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, command.UsageError("--log-format must be text or json, not %q", format)
 }

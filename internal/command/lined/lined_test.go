@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lined/lined/internal/command"
 	"github.com/urfave/cli/v2"
@@ -161,14 +162,14 @@ func TestNewLogger(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log.Info("hello", "n", 1)
-	if !strings.HasPrefix(b.String(), `{"time":`) || !strings.Contains(b.String(), `"msg":"hello","n":1}`) {
-		t.Errorf("json log: %q", b.String())
+	log.Info("hello", "n", 1, "took", 497*time.Microsecond)
+	if !strings.HasPrefix(b.String(), `{"time":`) || !strings.Contains(b.String(), `"msg":"hello","n":1,"took":"497µs"}`) {
+		t.Errorf("json log: %q; want durations with their unit", b.String())
 	}
 	b.Reset()
 	log, _ = newLogger(&b, "text")
-	log.LogAttrs(context.Background(), slog.LevelWarn, "careful")
-	if !strings.Contains(b.String(), "level=WARN msg=careful") {
+	log.LogAttrs(context.Background(), slog.LevelWarn, "careful", slog.Duration("took", 1500*time.Millisecond))
+	if !strings.Contains(b.String(), "level=WARN msg=careful took=1.5s") {
 		t.Errorf("text log: %q", b.String())
 	}
 }
