@@ -49,7 +49,7 @@ func TestUnreadableFile(t *testing.T) {
 		cmd.Env = env(t, tc.tool, filepath.Join(dir, "cache"))
 		out, err := cmd.CombinedOutput()
 		ee, ok := err.(*exec.ExitError)
-		want := tc.tool + ": " + path + ": permission denied"
+		want := tc.tool + ": " + path + ": permission denied (reading as uid 65534)"
 		if !ok || ee.ExitCode() != tc.status || !strings.Contains(string(out), want) {
 			t.Errorf("%s of an unreadable file: %v, %q; want status %d and %q", tc.tool, err, out, tc.status, want)
 		}

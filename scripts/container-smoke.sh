@@ -13,13 +13,16 @@
 #     toolchain, a shell and libc from the host, and a module proxy directory
 #     filled by "go mod download" (GOPROXY=file://..., so the build is offline:
 #     it runs with --network none), and docker-imports it under that name.
-#   - BuildKit (for RUN --mount=type=cache): DOCKER_BUILDKIT=1 with Debian's
-#     docker 20.10 client uses the daemon's built-in BuildKit; no buildx needed.
+#   - The image is built with the classic builder (DOCKER_BUILDKIT=0), which
+#     Docker 23+ falls back to when the buildx plugin is missing and which
+#     docker-compose 1.29 uses, and then by docker-compose build, with no
+#     BuildKit variable set.
 #   - nginx, for the scale profile: if the daemon lacks the image compose
 #     names, a stand-in made from this machine's nginx (and wget, for its health
 #     check) is imported under a private tag and passed as NGINX_IMAGE.
 # Checks: compose config (default and scale profiles); image metadata (non-root
-# numeric USER, HEALTHCHECK, ENTRYPOINT, size); compose up: mkindex exits 0
+# numeric USER, HEALTHCHECK, ENTRYPOINT, size); compose up with an unreadable
+# file: fails, and docker-compose logs mkindex says why; compose up: mkindex exits 0
 # before lined starts, lined uses its index, becomes healthy, runs as uid 65532,
 # serves /lines/N byte-exact against sed (hostile bytes included), 413 past the
 # end, exits 0 on stop; compose --profile scale: 3 replicas and nginx healthy,
@@ -348,9 +351,9 @@ pass "builder image $base ($(took))"
 phase "docker build"
 t0=$SECONDS
 built_image=$image
-if bg env DOCKER_BUILDKIT=1 timeout 900 $docker build "${build_net[@]}" --progress plain -t "$image" . >"$tmp/build.log" 2>&1; then
+if bg env DOCKER_BUILDKIT=0 timeout 900 $docker build "${build_net[@]}" -t "$image" . >"$tmp/build.log" 2>&1; then
 	size=$($docker image inspect -f '{{.Size}}' "$image")
-	pass "docker build of the Dockerfile with BuildKit, ${build_net[*]:-default network}: $image, $((size / 1000000)) MB ($((SECONDS - t0)) s)"
+	pass "docker build of the Dockerfile with the classic builder (DOCKER_BUILDKIT=0), ${build_net[*]:-default network}: $image, $((size / 1000000)) MB ($((SECONDS - t0)) s)"
 else
 	tailf "$tmp/build.log" 40
 	die "docker build failed ($((SECONDS - t0)) s)"
@@ -421,6 +424,34 @@ else
 	$docker network rm "${project}probe" >/dev/null
 	note "compose with its own bridge network; port published on 127.0.0.1:$app_port"
 fi
+# docker-compose build, as a user runs it: no BuildKit variable set (the
+# classic builder's layer cache makes it quick after the build above).
+t0=$SECONDS
+if (unset DOCKER_BUILDKIT COMPOSE_DOCKER_CLI_BUILD && compose build mkindex) >"$tmp/cbuild.log" 2>&1; then
+	pass "docker-compose build with no BuildKit variable set ($((SECONDS - t0)) s)"
+else
+	tailf "$tmp/cbuild.log"
+	fail "docker-compose build"
+fi
+# An unreadable data file: up fails, and the one place that says why,
+# docker-compose logs mkindex, says it.
+secret=$tmp/data/secret.txt
+printf 'a\nb\n' >"$secret"
+chmod 600 "$secret"
+compose_up=1
+if LINED_DATA_FILE=$secret compose up -d --no-build >"$tmp/up-fail.log" 2>&1; then
+	fail "docker-compose up with an unreadable file succeeded"
+else
+	compose logs --no-color mkindex >"$tmp/mkindex-fail.log" 2>&1
+	if grep -q 'mkindex: /data/lines.txt: permission denied (reading as uid 65532)' "$tmp/mkindex-fail.log"; then
+		pass "unreadable file: docker-compose up fails, and docker-compose logs mkindex says why: $(grep -o 'mkindex: .*' "$tmp/mkindex-fail.log" | head -n 1)"
+	else
+		tailf "$tmp/up-fail.log"
+		tailf "$tmp/mkindex-fail.log"
+		fail "unreadable file: docker-compose logs mkindex does not say why"
+	fi
+fi
+compose down -v --remove-orphans --timeout 20 >"$tmp/down.log" 2>&1 || { tailf "$tmp/down.log"; fail "docker-compose down after the failure"; }
 t0=$SECONDS
 compose_up=1
 if compose up -d --no-build >"$tmp/up.log" 2>&1; then

@@ -143,7 +143,9 @@ func describe(name string, err error) string {
 	case errors.Is(err, fs.ErrNotExist):
 		return name + ": no such file"
 	case errors.Is(err, fs.ErrPermission):
-		return name + ": permission denied"
+		// In a container the tools often run as a user the file's
+		// owner did not expect: say which.
+		return fmt.Sprintf("%s: permission denied (reading as uid %d)", name, os.Geteuid())
 	case errors.Is(err, syscall.EISDIR):
 		return name + ": is a directory"
 	}
