@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the performance harness of ../shared/TARGETS.md (P1-P8).
+# bench/run.sh: the performance harness (P1-P8 of docs/performance.md).
 # See bench/README.md. Run from the repository root, as root:
 #
 #   bench/run.sh            full run, 1 GiB file (< 10 min)

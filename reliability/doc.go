@@ -1,6 +1,5 @@
 // Package reliability holds the reliability and security suite of lined:
-// one test per target R1–R9 of ../shared/TARGETS.md that needs the real
-// programs. The tests run the tools as child processes (the test binary
+// the tests of docs/reliability.md (R1–R9) that need the real programs. The tests run the tools as child processes (the test binary
 // re-executes itself as mkindex, getline or lined), talk to lined over
 // 127.0.0.1 only, and bound every loop in count and time. R8 (fuzzing) and
 // the in-process halves of R3 and R9 live in internal/server.
@@ -11,8 +10,8 @@
 //
 //	(unset)  quick: small forms, a few seconds in all; part of go test ./...
 //	ci       the targets' sizes where they are cheap (10,000 connections,
-//	         1,000 slowloris connections, every flip of a small index),
-//	         about 2 minutes; run by scripts/reliability.sh ci
+//	         1,000 slowloris connections, every flip of a small index, a
+//	         600 MB file rewritten in place); run by scripts/reliability.sh ci
 //	full     everything at full size and length (10 million empty lines, a
 //	         100 MiB line, long load runs): scripts/reliability.sh full
 //

@@ -17,7 +17,7 @@ import (
 
 // R9: request hygiene, against the real lined over raw TCP (no client
 // library in between to clean anything up). Each request below gets the
-// status the README documents (the table is logged with -v); a 1 MiB
+// status docs/reliability.md documents (the table is logged with -v); a 1 MiB
 // header gets 431, a 100 KB request line 431 (net/http counts the request
 // line in MaxHeaderBytes; 414 is never sent); no body, in this table or
 // while the file is being indexed or after it is deleted, names a path or

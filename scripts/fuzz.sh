@@ -7,7 +7,7 @@
 # to the package's testdata/fuzz/FuzzNAME/, where it stays as a seed that
 # every go test run replays; fix the bug and keep the file.
 #
-#   scripts/fuzz.sh              # every target, 60 s each (TARGETS R8)
+#   scripts/fuzz.sh              # every target, 60 s each (R8 of docs/reliability.md)
 #   scripts/fuzz.sh 10s          # a quick pass
 #   scripts/fuzz.sh 5m FuzzDecode
 #

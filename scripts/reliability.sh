@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # scripts/reliability.sh [quick|ci|full] [REGEXP]: the reliability suite,
-# targets R1–R9 of ../shared/TARGETS.md (package ./reliability; R8's fuzzing
-# is scripts/fuzz.sh). Prints each test's result and its figure, and at the
+# R1–R9 of docs/reliability.md (package ./reliability; R8's fuzzing is
+# scripts/fuzz.sh). Prints each test's result and its figure, and at the
 # end the figures again as a table; the whole go test log is kept in a
 # temporary file whose path is printed on failure.
 #
-#   scripts/reliability.sh ci      # the targets' sizes where cheap, ~2 min (CI)
-#   scripts/reliability.sh full    # everything at full size, ~6 min
-#   scripts/reliability.sh quick   # what go test ./... runs, ~15 s
+#   scripts/reliability.sh ci      # the targets' sizes where cheap (CI)
+#   scripts/reliability.sh full    # everything at full size
+#   scripts/reliability.sh quick   # what go test ./... runs
 #   scripts/reliability.sh ci R4   # one test
 #
 # Run as root for every part: R6 mounts a tmpfs and sets chattr +i (and

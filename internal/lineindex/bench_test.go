@@ -13,7 +13,7 @@ import (
 )
 
 // Benchmarks, on a 64 MiB file of lines of 1..200 random printable bytes
-// (the reference data of TARGETS.md, scaled down):
+// (the reference data of docs/performance.md, scaled down):
 //
 //	go test -bench . -benchmem -run XXX ./internal/lineindex/
 

@@ -14,31 +14,19 @@
 //
 // # Loading and watching
 //
-// Run listens first and loads in the background: an index that is valid
-// for the file is used at once (its validation reads a few sampled blocks,
-// whatever the file's size); otherwise the file is indexed, with progress
-// on /readyz and in the log, and the index saved for next time (if it
-// cannot be saved, it is served from memory). Until then /lines/N answers
-// 503 with Retry-After.
+// Run listens first and loads in the background, through lineindex.Load: a
+// valid saved index is used at once; otherwise the file is indexed, with
+// progress on /readyz and in the log, and the index saved for next time.
+// Until then /lines/N answers 503 with Retry-After.
 //
-// A watcher stats the path every second, and at once after a 413 or a line
-// that did not match its index. When the file changed (size, modification
-// time, status change time) or the path names another file, the current
-// generation is marked stale and the file indexed again; a stale
-// generation serves no line (503), so a wrong line is never served. Each
-// request also checks, after reading (or before a 413), that the open file
-// still has the size, modification time and status change time that were
-// indexed: one fstat, and a write is caught by the first request that
-// follows it. The status change time catches a rewrite that kept the size
-// and put the modification time back, which may renumber lines without
-// moving a byte near them; it also moves on a rename, link, unlink or
-// chmod, which stat cannot tell from a rewrite followed by one of them, so
-// the file is read again then too: through the path if it still leads to
-// the file or now names another, else through the open descriptor (the
-// file was deleted or renamed away). A line read that disagrees with the
-// index is answered 503 and the file indexed again from scratch. A deleted
-// file is kept open and served as long as it does not change; a warning is
-// logged.
+// Every read of the file goes through a lineindex.Source, which checks the
+// file's status after it (one fstat): a line read from a changed file is
+// never answered, and a long line that changes while it streams is cut.
+// The watcher (watch.go) stats the path every second, and at once after a
+// 413 or a line that did not match; check decides what changed, and the
+// watcher marks the generation stale (503) and loads the file again: from
+// the path, or through the open descriptor when the path is gone. The
+// behaviour as users see it is in docs/operations.md.
 //
 // # Stopping
 //
