@@ -465,3 +465,18 @@ func (f *failures) report(t *testing.T) {
 		t.Errorf("... and %d more", n-int64(len(f.kept)))
 	}
 }
+
+// cpu returns the CPU time the child has used so far, user and system,
+// from /proc/PID/stat (in clock ticks of 10 ms).
+func (p *linedProc) cpu() time.Duration {
+	p.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	// The fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}

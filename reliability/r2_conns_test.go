@@ -81,7 +81,7 @@ func TestR2ManyConnections(t *testing.T) {
 			}
 		}
 	})
-	start := time.Now()
+	start, cpu0, gc0 := time.Now(), p.cpu(), p.metric("go_gc_duration_seconds_count")
 	parallel(func(i int) {
 		k, err := dial(p.addr)
 		if err != nil {
@@ -100,6 +100,7 @@ func TestR2ManyConnections(t *testing.T) {
 	// A second request on every connection, all of them open.
 	parallel(func(i int) { request(i, clients[i]) })
 	peak := p.memory()
+	cpu, gcs := p.cpu()-cpu0, p.metric("go_gc_duration_seconds_count")-gc0
 	heap, stacks := p.metric("go_memstats_heap_inuse_bytes"), p.metric("go_memstats_stack_inuse_bytes")
 	if failed.Load() > 0 {
 		t.Fatalf("%d requests failed on the second round; first: %v", failed.Load(), firstErr)
@@ -121,8 +122,8 @@ func TestR2ManyConnections(t *testing.T) {
 	after := p.memory()
 	code, took := p.signal(syscall.SIGTERM, 15*time.Second)
 
-	figure(t, "R2", "%d keep-alive connections opened in %v, %d requests served, 0 failed; lined idle %s; with all open %s (Go heap in use %.1f MiB, goroutine stacks %.1f MiB); after closing %s; fds %d before, %d open, %d after; SIGTERM exit %d in %v",
-		conns, opened.Round(time.Millisecond), served.Load(), idle, peak, heap/(1<<20), stacks/(1<<20), after, fds0, fdsPeak, fds, code, took.Round(time.Millisecond))
+	figure(t, "R2", "%d keep-alive connections opened in %v, %d requests served, 0 failed, lined's CPU %v and %.0f garbage collections for them; lined idle %s; with all open %s (Go heap in use %.1f MiB, goroutine stacks %.1f MiB); after closing %s; fds %d before, %d open, %d after; SIGTERM exit %d in %v",
+		conns, opened.Round(time.Millisecond), served.Load(), cpu, gcs, idle, peak, heap/(1<<20), stacks/(1<<20), after, fds0, fdsPeak, fds, code, took.Round(time.Millisecond))
 	if peak.hwm > maxMemory {
 		t.Errorf("lined's peak resident memory %.1f MiB, want ≤ %d MiB", mib(peak.hwm), maxMemory>>20)
 	}
