@@ -42,6 +42,8 @@ type damage struct {
 // and serves the right lines.
 func TestR5IndexDamage(t *testing.T) {
 	skipShort(t)
+	// Correctness only, no timing: it may share the machine.
+	t.Parallel()
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
 

@@ -47,6 +47,8 @@ func hostileFiles() []hostileFile {
 // always has the first and last thousand; long lines compared by SHA-256).
 func TestR7HostileFiles(t *testing.T) {
 	skipShort(t)
+	// Correctness only, no timing: it may share the machine.
+	t.Parallel()
 	dir := t.TempDir()
 	_, sedErr := exec.LookPath("sed")
 	var report []string

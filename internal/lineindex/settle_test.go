@@ -91,7 +91,7 @@ func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, o
 // size and other line numbers. Waiting for the file to settle first means
 // the build reads the file once the write is done.
 func TestBuildWaitsForAWriteInFlight(t *testing.T) {
-	size, rounds := 64<<20, 12
+	size, rounds := 64<<20, 8
 	if testing.Short() {
 		size, rounds = 24<<20, 4
 	}

@@ -44,6 +44,7 @@ func checkLine(t *testing.T, n int, body string, versions map[int][]string) {
 // Lines appended to the file are served within 5 s (the default check
 // interval is 1 s; a 413 wakes the watcher at once). The ETag changes.
 func TestAppendedLinesServed(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, version(1, 10), func(s *Server) { s.cfg.CheckInterval = time.Second })
 	ts.waitReady()
 	etag := ts.get("/lines/1").header.Get("ETag")
@@ -73,6 +74,7 @@ func TestAppendedLinesServed(t *testing.T) {
 // A request beyond the end wakes the watcher: the appended line is served
 // even though the periodic check would not come for an hour.
 func TestBeyondEndWakesWatcher(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("one\n"), func(s *Server) { s.cfg.CheckInterval = time.Hour })
 	ts.waitReady()
 	f, err := os.OpenFile(ts.file, os.O_APPEND|os.O_WRONLY, 0)
@@ -87,6 +89,7 @@ func TestBeyondEndWakesWatcher(t *testing.T) {
 // A file truncated in place: lines that are gone are never served (503
 // until re-indexed, then 413), the others are, and nothing crashes.
 func TestTruncatedFile(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, version(1, 100))
 	ts.waitReady()
 	lines := splitLines(version(1, 100))
@@ -119,6 +122,7 @@ func TestTruncatedFile(t *testing.T) {
 // the new one. (The old file lost its link, which moved its status change
 // time: it is answered 503 until the new one is indexed.)
 func TestReplacedFile(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, version(1, 50))
 	ts.waitReady()
 	next := ts.file + ".new"
@@ -147,6 +151,7 @@ func TestReplacedFile(t *testing.T) {
 // A deleted file is still served from the open descriptor, with a warning;
 // a new file at the path is picked up.
 func TestDeletedFile(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, version(1, 20))
 	ts.waitReady()
 	if err := os.Remove(ts.file); err != nil {
@@ -175,6 +180,7 @@ func TestDeletedFile(t *testing.T) {
 // never a wrong line, and it is indexed again from scratch (the saved index
 // looks valid by size and time).
 func TestChangeCaughtByMismatch(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("aaaa\nbb\n"))
 	ts.waitReady()
 	fi, _ := os.Stat(ts.file)
@@ -197,6 +203,7 @@ func TestChangeCaughtByMismatch(t *testing.T) {
 // change no stat shows), the file is indexed again from scratch: the saved
 // index looks valid and must not be trusted.
 func TestMismatchForcesRebuild(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"))
 	ts.waitReady()
 	g := ts.s.cur.Load()
@@ -224,6 +231,7 @@ func TestMismatchForcesRebuild(t *testing.T) {
 // to, replaced, deleted and recreated. No request may crash the server or
 // get a wrong line; at the end the last version is served.
 func TestChangesUnderLoad(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("takes a few seconds")
 	}
@@ -317,6 +325,7 @@ func TestChangesUnderLoad(t *testing.T) {
 // the same file is used as it is, and only a damaged one is rebuilt. No
 // wrong line is served meanwhile.
 func TestIndexFileChangedInPlace(t *testing.T) {
+	t.Parallel()
 	content := version(1, 5000)
 	want := splitLines(content)
 	file := writeIndexed(t, content)
@@ -409,6 +418,7 @@ func TestIndexFileChangedInPlace(t *testing.T) {
 // new version before the cut. (The report that found it: curl
 // --limit-rate 5M, then two pwrites, behind and ahead of the reader.)
 func TestLongLineCutWhenRewrittenInPlace(t *testing.T) {
+	t.Parallel()
 	const long = 20 << 20
 	content := append(append([]byte("first\n"), strings.Repeat("a", long)...), "\nlast\n"...)
 	ts := startServer(t, content)

@@ -19,6 +19,7 @@ import (
 // file is indexed again (then the line). Found by TestR4ChangesUnderLoad: a
 // 413 named a line count the file no longer had.
 func TestBeyondEndOfChangedFileNotStale(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		change func(file string) error
@@ -64,6 +65,7 @@ func TestBeyondEndOfChangedFileNotStale(t *testing.T) {
 // (utimes sets it). No line may be served from the old index: the first
 // request after the change is 503, and the file is indexed again.
 func TestRenumberedSameSizeSameMtime(t *testing.T) {
+	t.Parallel()
 	var b []byte
 	for i := 1; len(b) < 1<<20; i++ {
 		b = fmt.Appendf(b, "line %06d\n", i)
@@ -97,6 +99,7 @@ func TestRenumberedSameSizeSameMtime(t *testing.T) {
 // indexes the file it has open again, without saving that index, and goes
 // on serving it. A chmod is handled the same way, through the path.
 func TestRenamedAwayStillServed(t *testing.T) {
+	t.Parallel()
 	content := version(1, 200)
 	lines := splitLines(content)
 	ts := startServer(t, content, func(s *Server) { s.cfg.CheckInterval = 20 * time.Millisecond })
@@ -136,6 +139,7 @@ func TestRenamedAwayStillServed(t *testing.T) {
 // a malformed line number (400) rather than an unknown path (404). Found
 // by FuzzLinesPath (seed testdata/fuzz/FuzzLinesPath/bug-routed-after-decoding).
 func TestRoutedOnPathAsSent(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nb\nc\n"))
 	ts.waitReady()
 	for _, tc := range []struct {
@@ -172,6 +176,7 @@ func TestRoutedOnPathAsSent(t *testing.T) {
 // change must still count. Found by TestR4ChangesUnderLoad (full form),
 // when unlinked files were exempt from the check: a renumbered line served.
 func TestRenumberedThenUnlinked(t *testing.T) {
+	t.Parallel()
 	for _, how := range []string{"deleted", "replaced"} {
 		t.Run(how, func(t *testing.T) {
 			var b []byte

@@ -23,6 +23,7 @@ var hostile = []byte("first\n\n\r\nCRLF line\r\nNUL \x00 byte\ninvalid \xff\xfe 
 // GET /lines/N, 1 ≤ N ≤ M: 200 with exactly the line's bytes and the
 // headers of the contract. HEAD: the same without the body.
 func TestLineBytesAndHeaders(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, hostile)
 	ts.waitReady()
 	want := splitLines(hostile)
@@ -62,6 +63,7 @@ func TestLineBytesAndHeaders(t *testing.T) {
 
 // Every row of the contract's table that is about status codes.
 func TestStatusTable(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nb\nc\n"))
 	ts.waitReady()
 	tests := []struct {
@@ -133,6 +135,7 @@ func TestStatusTable(t *testing.T) {
 // If-None-Match matching the ETag (alone, in a list, weakly, or "*")
 // answers 304 without a body; another tag answers 200.
 func TestIfNoneMatch(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"))
 	ts.waitReady()
 	etag := ts.get("/lines/2").header.Get("ETag")
@@ -162,6 +165,7 @@ func TestIfNoneMatch(t *testing.T) {
 // A request header far over MaxHeaderBytes, or a request line as long, is
 // refused by net/http with 431 before the handler runs.
 func TestHugeHeaderGets431(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\n"))
 	ts.waitReady()
 	big := strings.Repeat("x", 100_000)
@@ -183,6 +187,7 @@ func TestHugeHeaderGets431(t *testing.T) {
 
 // Metrics count requests by code, bytes, the file's lines and the build.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nbb\n"))
 	ts.waitReady()
 	ts.get("/lines/2")
@@ -230,6 +235,7 @@ func TestMetrics(t *testing.T) {
 // With a valid index the server is ready at once and builds nothing; the
 // start line names the file, lines, index and address.
 func TestValidIndexIsUsed(t *testing.T) {
+	t.Parallel()
 	file := writeIndexed(t, []byte("a\nb\n"))
 	ts := startServerOn(t, file)
 	ts.waitReady()
@@ -264,6 +270,7 @@ func writeIndexed(t *testing.T, content []byte) string {
 
 // A stale index is rebuilt, and the log says why.
 func TestStaleIndexRebuilt(t *testing.T) {
+	t.Parallel()
 	file := writeIndexed(t, []byte("a\nb\n"))
 	if err := os.WriteFile(file, []byte("a\nb\nc\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -280,6 +287,7 @@ func TestStaleIndexRebuilt(t *testing.T) {
 
 // An index that cannot be saved is served from memory, with a warning.
 func TestIndexNotSaved(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"), func(s *Server) {
 		s.cfg.IndexPaths = []string{"/nonexistent-dir/sub/data.idx"}
 	})
@@ -296,6 +304,7 @@ func TestIndexNotSaved(t *testing.T) {
 // Until the index is built, /lines/N answers 503 with Retry-After and
 // /readyz 503 with the progress; / and /healthz answer.
 func TestNotReadyWhileIndexing(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	started := make(chan struct{})
 	ts := startServer(t, []byte("a\nb\n"), func(s *Server) {
@@ -328,6 +337,7 @@ func TestNotReadyWhileIndexing(t *testing.T) {
 
 // Progress reports how much of the file has been indexed.
 func TestProgressText(t *testing.T) {
+	t.Parallel()
 	s := New(nil, Config{})
 	s.progress.done.Store(450 << 20)
 	s.progress.total.Store(1 << 30)
@@ -339,6 +349,7 @@ func TestProgressText(t *testing.T) {
 // A read error answers 500 with a fixed body (the error goes to the log),
 // and the server recovers by opening the file again.
 func TestReadErrorIs500WithoutDetails(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"))
 	ts.waitReady()
 	ts.s.cur.Load().f.Close() // every read now fails
@@ -355,6 +366,7 @@ func TestReadErrorIs500WithoutDetails(t *testing.T) {
 
 // The access log has method, path, status, bytes and duration.
 func TestAccessLog(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\nbb\n"), func(s *Server) { s.cfg.AccessLog = true })
 	ts.waitReady()
 	ts.get("/lines/2?x=1")
@@ -366,6 +378,7 @@ func TestAccessLog(t *testing.T) {
 
 // Random look-ups over a file of random lines agree with the reference.
 func TestRandomLines(t *testing.T) {
+	t.Parallel()
 	r := rand.New(rand.NewSource(1))
 	var b []byte
 	for range 20000 {
@@ -389,6 +402,7 @@ func TestRandomLines(t *testing.T) {
 // the server sets it from its once-a-second cache, and net/http must not
 // add its own.
 func TestDateHeader(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\n"))
 	ts.waitReady()
 	for _, path := range []string{"/lines/1", "/lines/2", "/lines/x", "/readyz", "/nowhere"} {
@@ -411,6 +425,7 @@ func TestDateHeader(t *testing.T) {
 }
 
 func TestDateCache(t *testing.T) {
+	t.Parallel()
 	var d dateCache
 	t0 := time.Date(2026, 11, 26, 13, 55, 28, 100, time.FixedZone("CET", 3600))
 	first := d.at(t0)

@@ -58,6 +58,7 @@ func (k *keepAliveClient) get(path string) (*http.Response, string, error) {
 // Connection: close), and Run returns nil. This is what plain Shutdown gets
 // wrong: it closes connections it sees idle between two requests.
 func TestGracefulStopLosesNoRequest(t *testing.T) {
+	t.Parallel()
 	content := version(1, 1000)
 	lines := splitLines(content)
 	ts := startServer(t, content, func(s *Server) { s.cfg.Drain = 2 * time.Second })
@@ -198,6 +199,7 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 // though that takes far longer than the write timeout: each write gets the
 // timeout anew.
 func TestSlowReaderGetsLongLine(t *testing.T) {
+	t.Parallel()
 	const size = 16 << 20
 	file, sum := bigLine(t, size)
 	ts := startServerOn(t, file, func(s *Server) { s.cfg.WriteTimeout = 300 * time.Millisecond })
@@ -276,6 +278,7 @@ func readSlowly(body io.Reader, pause time.Duration) (int, [32]byte) {
 // A client that stops reading is cut after the write timeout: it does not
 // pin a connection and a handler.
 func TestStalledReaderCut(t *testing.T) {
+	t.Parallel()
 	file, _ := bigLine(t, 32<<20)
 	ts := startServerOn(t, file, func(s *Server) { s.cfg.WriteTimeout = 300 * time.Millisecond })
 	ts.waitReady()
@@ -290,6 +293,7 @@ func TestStalledReaderCut(t *testing.T) {
 
 // A client that sends its headers too slowly is cut at ReadHeaderTimeout.
 func TestSlowHeadersCut(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, []byte("a\n"), func(s *Server) { s.cfg.ReadHeaderTimeout = 300 * time.Millisecond })
 	ts.waitReady()
 	c, err := net.Dial("tcp", ts.addr)
@@ -322,6 +326,7 @@ func TestSlowHeadersCut(t *testing.T) {
 // A response in flight when the stop begins is finished: here a long line
 // that the client is still reading.
 func TestStopFinishesInFlightResponse(t *testing.T) {
+	t.Parallel()
 	const size = 8 << 20
 	file, sum := bigLine(t, size)
 	ts := startServerOn(t, file)
@@ -343,6 +348,7 @@ func TestStopFinishesInFlightResponse(t *testing.T) {
 // The stop is bounded by the shutdown timeout even if a client never reads
 // its response.
 func TestStopBoundedByTimeout(t *testing.T) {
+	t.Parallel()
 	file, _ := bigLine(t, 32<<20)
 	ts := startServerOn(t, file, func(s *Server) {
 		s.cfg.ShutdownTimeout = 500 * time.Millisecond
@@ -367,6 +373,7 @@ func TestStopBoundedByTimeout(t *testing.T) {
 
 // Run returns the error when serving fails for another reason than a stop.
 func TestRunReportsServeError(t *testing.T) {
+	t.Parallel()
 	file := writeIndexed(t, []byte("a\n"))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 // check decides, without changing anything, what the watcher must do.
 func TestCheckDecides(t *testing.T) {
+	t.Parallel()
 	fresh := func() (*generation, string) {
 		s := loadedServer(t, []byte("a\nb\n"))
 		return s.cur.Load(), s.cfg.File
