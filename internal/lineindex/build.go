@@ -192,16 +192,23 @@ func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 		ix.lines++
 	}
 	ix.cps = encodeTable(append(cps, checkpoint{line: ix.lines + 1, off: size}))
-	ix.content = contentChecksum(segCRCs)
+	ix.segs, ix.partial = segmentsChecksum(segCRCs, size)
 	return ix, nil
 }
 
-func contentChecksum(segCRCs []uint32) uint32 {
+// segmentsChecksum returns the checksum of the complete segments' CRC-32C
+// values among segCRCs, the CRC-32C values of the source's segments, and
+// that of the last segment if it is shorter (see meta).
+func segmentsChecksum(segCRCs []uint32, size int64) (segs, partial uint32) {
+	if size%segmentLen != 0 {
+		partial = segCRCs[len(segCRCs)-1]
+		segCRCs = segCRCs[:len(segCRCs)-1]
+	}
 	b := make([]byte, 4*len(segCRCs))
 	for i, c := range segCRCs {
 		binary.LittleEndian.PutUint32(b[4*i:], c)
 	}
-	return crc32.Checksum(b, castagnoli)
+	return crc32.Checksum(b, castagnoli), partial
 }
 
 // task is the indexing of source bytes [start, end).

@@ -41,6 +41,21 @@ func docFingerprint(src []byte) [32]byte {
 	return sum
 }
 
+// docSegmentsChecksum computes the segments checksum as the package
+// comment states it: over the complete 1 MiB segments only.
+func docSegmentsChecksum(src []byte) uint32 {
+	return docContentChecksum(src[:len(src)-len(src)%(1<<20)])
+}
+
+// docLastSegment is the CRC-32C of the last segment if it is shorter than
+// 1 MiB, else 0.
+func docLastSegment(src []byte) uint32 {
+	if len(src)%(1<<20) == 0 {
+		return 0
+	}
+	return crc32.Checksum(src[len(src)-len(src)%(1<<20):], crc32.MakeTable(crc32.Castagnoli))
+}
+
 // docContentChecksum computes the content checksum as the package comment
 // states it.
 func docContentChecksum(src []byte) uint32 {
@@ -90,7 +105,7 @@ func TestEncodingLayout(t *testing.T) {
 				name      string
 				got, want uint64
 			}{
-				{"version", uint64(le.Uint32(enc[8:])), 2},
+				{"version", uint64(le.Uint32(enc[8:])), 3},
 				{"header length", uint64(le.Uint32(enc[12:])), 144},
 				{"spacing", uint64(le.Uint32(enc[16:])), uint64(spacing)},
 				{"sample length", uint64(le.Uint32(enc[20:])), 4096},
@@ -105,6 +120,8 @@ func TestEncodingLayout(t *testing.T) {
 				{"status change time", le.Uint64(enc[104:]), uint64(st.Ctim.Nano())},
 				{"device", le.Uint64(enc[112:]), st.Dev},
 				{"inode", le.Uint64(enc[120:]), st.Ino},
+				{"segments checksum", uint64(le.Uint32(enc[128:])), uint64(docSegmentsChecksum(src))},
+				{"last segment's checksum", uint64(le.Uint32(enc[132:])), uint64(docLastSegment(src))},
 				{"header checksum", uint64(le.Uint32(enc[140:])), uint64(crc32.Checksum(enc[:140], tab))},
 				{"file length", uint64(len(enc)), uint64(144 + 16*k)},
 			}
@@ -122,8 +139,8 @@ func TestEncodingLayout(t *testing.T) {
 			if fp := docFingerprint(src); !bytes.Equal(enc[64:96], fp[:]) || ix.fingerprint != fp {
 				t.Errorf("%s: fingerprint %x, documented %x", name, enc[64:96], fp)
 			}
-			if !bytes.Equal(enc[128:140], make([]byte, 12)) {
-				t.Errorf("%s: reserved bytes 128..139 are %x", name, enc[128:140])
+			if !bytes.Equal(enc[136:140], make([]byte, 4)) {
+				t.Errorf("%s: reserved bytes 136..139 are %x", name, enc[136:140])
 			}
 			for i, c := range cps {
 				e := enc[144+16*i:]
@@ -140,7 +157,7 @@ func TestEncodingLayout(t *testing.T) {
 func TestReservedBytes(t *testing.T) {
 	t.Parallel()
 	_, enc := smallIndex(t)
-	for _, at := range []int{28, 31, 128, 139} {
+	for _, at := range []int{28, 31, 136, 139} {
 		bad := bytes.Clone(enc)
 		bad[at] = 1
 		_, err := decode(bytes.NewReader(testkit.Reseal(bad)))

@@ -23,13 +23,13 @@
 // Because checkpoints depend only on grid points, disjoint parts of the source
 // can be indexed in parallel and give the same index as a sequential build.
 //
-// # File layout (format version 2)
+// # File layout (format version 3)
 //
 // All integers are little-endian. CRC-32C is the Castagnoli CRC.
 //
 //	offset size field
 //	     0    8 magic "LINEDIX\x00"
-//	     8    4 format version, 2
+//	     8    4 format version, 3
 //	    12    4 header length in bytes, 144
 //	    16    4 checkpoint spacing in bytes (a power of two, 512 .. 1 MiB)
 //	    20    4 fingerprint sample length in bytes
@@ -47,13 +47,22 @@
 //	            Unix epoch; 0 if unknown
 //	   112    8 source device number (st_dev); 0 if unknown
 //	   120    8 source inode number (st_ino); 0 if unknown
-//	   128   12 reserved, zero
+//	   128    4 segments checksum: CRC-32C of the CRC-32C values of the
+//	            source's complete 1 MiB segments (4 bytes each)
+//	   132    4 CRC-32C of the source's last segment if it is shorter than
+//	            1 MiB; 0 if there is none
+//	   136    4 reserved, zero
 //	   140    4 header checksum: CRC-32C of bytes 0..139
 //	   144 16*K body: K checkpoints, each line number (8) then byte offset (8)
 //
 // The file is exactly 144+16*K bytes long. Reserved bytes are written as
 // zero, and a reader refuses an index whose reserved bytes are not: a
-// later format that uses them has another version number.
+// later format that uses them has another version number. The content
+// checksum is the segments checksum continued with the last segment's
+// CRC-32C (4 bytes) when there is a shorter last segment, and equal to it
+// otherwise; a reader refuses an index where it is not. The two parts are
+// kept so that an index can be extended when its source grows, without
+// reading its old bytes again (see extend).
 //
 // The fingerprint is SHA-256 over the source size (8 bytes) followed, for each
 // sample, by its offset (8 bytes) and its bytes. When the source is no longer
@@ -123,7 +132,7 @@ import (
 )
 
 // version is the index format version this package reads and writes.
-const version = 2
+const version = 3
 
 const (
 	magic         = "LINEDIX\x00"
@@ -218,7 +227,18 @@ type meta struct {
 	stamp       // of the source as indexed
 	lines       int64
 	fingerprint [32]byte
-	content     uint32
+	// segs is the CRC-32C of the CRC-32C values of the source's complete
+	// segments; partial the CRC-32C of its last, shorter segment, if any.
+	segs, partial uint32
+}
+
+// content is the content checksum: one CRC-32C that covers every byte of
+// the source, as the package documentation defines it.
+func (m *meta) content() uint32 {
+	if m.size%segmentLen == 0 {
+		return m.segs
+	}
+	return crc32.Update(m.segs, castagnoli, binary.LittleEndian.AppendUint32(nil, m.partial))
 }
 
 // Lines returns the number of lines in the indexed source.
@@ -240,7 +260,7 @@ func (ix *Index) Tag() string {
 	h.Write(ix.fingerprint[:])
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.size)))
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.modTime)))
-	h.Write(binary.LittleEndian.AppendUint32(nil, ix.content))
+	h.Write(binary.LittleEndian.AppendUint32(nil, ix.content()))
 	return hex.EncodeToString(h.Sum(nil)[:8])
 }
 
@@ -341,7 +361,7 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if le.Uint32(h[20:]) != sampleLen || le.Uint32(h[24:]) != sampleCount {
 		return nil, 0, 0, corrupt("unsupported fingerprint parameters")
 	}
-	if le.Uint32(h[28:]) != 0 || !allZero(h[128:140]) {
+	if le.Uint32(h[28:]) != 0 || !allZero(h[136:140]) {
 		return nil, 0, 0, corrupt("reserved header bytes are not zero")
 	}
 	ix = &Index{meta: meta{
@@ -354,11 +374,15 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 			ino:        le.Uint64(h[120:]),
 		},
 		lines:   int64(le.Uint64(h[48:])),
-		content: le.Uint32(h[96:]),
+		segs:    le.Uint32(h[128:]),
+		partial: le.Uint32(h[132:]),
 	}}
 	copy(ix.fingerprint[:], h[64:96])
 	if !validSpacing(ix.spacing) {
 		return nil, 0, 0, corrupt("checkpoint spacing %d out of range", ix.spacing)
+	}
+	if ix.content() != le.Uint32(h[96:]) || (ix.size%segmentLen == 0 && ix.partial != 0) {
+		return nil, 0, 0, corrupt("content checksum does not agree with its parts")
 	}
 	if ix.size < 0 || ix.lines < 0 || ix.lines > ix.size || (ix.lines == 0) != (ix.size == 0) {
 		return nil, 0, 0, corrupt("impossible size %d or line count %d", ix.size, ix.lines)
@@ -469,7 +493,9 @@ func (ix *Index) marshal() ([]byte, error) {
 	le.PutUint64(h[48:], uint64(ix.lines))
 	le.PutUint64(h[56:], uint64(ix.cps.len()))
 	copy(h[64:96], ix.fingerprint[:])
-	le.PutUint32(h[96:], ix.content)
+	le.PutUint32(h[96:], ix.content())
+	le.PutUint32(h[128:], ix.segs)
+	le.PutUint32(h[132:], ix.partial)
 	le.PutUint64(h[104:], uint64(ix.changeTime))
 	le.PutUint64(h[112:], ix.dev)
 	le.PutUint64(h[120:], ix.ino)

@@ -75,7 +75,7 @@ func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, o
 		}
 		accepted++
 		w := want[(i+1)%2]
-		if ix.lines != w.lines || !bytes.Equal(ix.cps, w.cps) || ix.content != w.content {
+		if ix.lines != w.lines || !bytes.Equal(ix.cps, w.cps) || ix.content() != w.content() {
 			wrong++
 		}
 	}

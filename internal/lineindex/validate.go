@@ -72,7 +72,7 @@ func (ix *Index) verify(ctx context.Context, f *os.File, opts BuildOptions) erro
 		return err
 	}
 	switch {
-	case fresh.content != ix.content:
+	case fresh.content() != ix.content():
 		return stale("file content differs (checksum)")
 	case fresh.lines != ix.lines || !bytes.Equal(fresh.cps, cps):
 		return stale("checkpoints differ from the file's lines")

@@ -583,7 +583,7 @@ func TestOtherVersion(t *testing.T) {
 	// An index of another format version is refused by the version check
 	// itself: the header checksum is made to hold.
 	_, enc := smallIndex(t)
-	for _, v := range []uint32{0, 1, version + 1, 1 << 31} {
+	for _, v := range []uint32{0, 1, 2, version + 1, 1 << 31} {
 		bad := bytes.Clone(enc)
 		binary.LittleEndian.PutUint32(bad[8:], v)
 		_, err := decode(bytes.NewReader(testkit.Reseal(bad)))

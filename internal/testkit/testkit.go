@@ -182,7 +182,7 @@ func HostileFiles(longLine, emptyLines int) []File {
 }
 
 // Reseal recomputes the body and header checksums of an encoded index, at
-// the places the format documents (internal/lineindex, version 2: the body
+// the places the format documents (internal/lineindex, version 3: the body
 // from byte 144, its CRC-32C at 100, the header's CRC-32C of bytes 0..139 at
 // 140), so that a change made to the index is judged on what it says, not
 // caught by a checksum. It returns enc.
