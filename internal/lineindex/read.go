@@ -381,11 +381,11 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if !validSpacing(ix.spacing) {
 		return nil, 0, 0, corrupt("checkpoint spacing %d out of range", ix.spacing)
 	}
-	if ix.content() != le.Uint32(h[96:]) || (ix.size%segmentLen == 0 && ix.partial != 0) {
-		return nil, 0, 0, corrupt("content checksum does not agree with its parts")
-	}
 	if ix.size < 0 || ix.lines < 0 || ix.lines > ix.size || (ix.lines == 0) != (ix.size == 0) {
 		return nil, 0, 0, corrupt("impossible size %d or line count %d", ix.size, ix.lines)
+	}
+	if ix.content() != le.Uint32(h[96:]) || (ix.size%segmentLen == 0 && ix.partial != 0) {
+		return nil, 0, 0, corrupt("content checksum does not agree with its parts")
 	}
 	k = le.Uint64(h[56:])
 	// Each grid point has at most one checkpoint, plus the sentinel.
