@@ -120,6 +120,9 @@ func indexFile(ctx context.Context, name string, opts lineindex.LoadOptions, che
 	}
 	summary := fmt.Sprintf("%s: indexed %s in %.2fs (%s/s)", name, describeIndex(l.Index, l.Path),
 		l.Took.Seconds(), sizeString(int64(float64(l.Index.Size())/max(l.Took.Seconds(), 1e-9))))
+	if l.Extended {
+		summary = fmt.Sprintf("%s: extended by %d lines in %.3fs: %s", name, l.Index.Lines()-l.ExtendedFrom, l.Took.Seconds(), describeIndex(l.Index, l.Path))
+	}
 	if l.Passed != nil {
 		summary += " (not at " + OneLine(l.Passed) + ")"
 	}

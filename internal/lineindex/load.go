@@ -47,14 +47,34 @@ var ErrNoIndex = errors.New("no index")
 // why the first index found was refused (a *corruptError, a *staleError or
 // an I/O error), or is ErrNoIndex.
 func open(f *os.File, paths []string) (*Index, string, error) {
+	ix, path, _, err := find(f, paths)
+	return ix, path, err
+}
+
+// find returns the first index among paths that is intact and describes f
+// as it is now, and its path; else, as open does, why there is none, and
+// the first intact index of f as it was before it grew, if there is one
+// (see Index.grown), to extend.
+func find(f *os.File, paths []string) (ix *Index, path string, grown *Index, err error) {
 	var refused error
+	now := stamp{}
+	if fi, err := f.Stat(); err == nil {
+		now = stampOf(fi)
+	}
 	for _, p := range paths {
 		ix, err := readFile(p)
 		if err == nil {
 			if err = ix.validate(f); err == nil {
-				return ix, p, nil
+				if grown != nil {
+					grown.Close()
+				}
+				return ix, p, nil, nil
 			}
-			ix.Close()
+			if grown == nil && ix.grown(now) {
+				grown = ix
+			} else {
+				ix.Close()
+			}
 		}
 		if refused == nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) && err != errNotIndex {
 			refused = fmt.Errorf("%s: %w", p, err)
@@ -63,7 +83,7 @@ func open(f *os.File, paths []string) (*Index, string, error) {
 	if refused == nil {
 		refused = ErrNoIndex
 	}
-	return nil, "", refused
+	return nil, "", grown, refused
 }
 
 // save writes ix, the index of src, to the first of paths where it can be
@@ -112,41 +132,66 @@ type Loaded struct {
 	// Path is the file the index was read from or saved to; empty if it
 	// was not saved and lives in memory only.
 	Path string
-	// Built tells whether the file was indexed now. If so, Reason says
-	// why, Took how long it took (waiting for the file to settle
-	// included), Passed why the places before Path were passed over, and
-	// SaveErr why it could not be saved anywhere, if it could not.
-	Built   bool
-	Reason  error
-	Took    time.Duration
-	Passed  error
-	SaveErr error
+	// Built tells whether the file was indexed now, in full or, if
+	// Extended, only what was appended to it since an index of it was
+	// saved (which had ExtendedFrom lines). If so, Reason says why a saved
+	// index would not do, Took how long it took (waiting for the file to
+	// settle included), Passed why the places before Path were passed
+	// over, and SaveErr why it could not be saved anywhere, if it could not.
+	Built        bool
+	Extended     bool
+	ExtendedFrom int64
+	Reason       error
+	Took         time.Duration
+	Passed       error
+	SaveErr      error
 }
 
 // Load returns an index for f that is known to describe it: the first valid
-// one among the paths, or else a new one, built, saved to the first of the
-// paths where it can be written, and read back from there, where its body
-// is mapped rather than held in memory (see Index.reopen). This is how
-// every tool gets its index. Failing to save is not an error: the index
-// built is still returned, with SaveErr set.
+// one among the paths, or else a new one, saved to the first of the paths
+// where it can be written, and read back from there, where its body is
+// mapped rather than held in memory (see Index.reopen). A new index
+// extends the saved index of the file if the file has only grown since
+// (see Index.extend); otherwise it is built from the whole file. This is
+// how every tool gets its index. Failing to save is not an error: the
+// index is still returned, with SaveErr set.
 func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 	reason := opts.Rebuild
+	var l Loaded
 	if reason == nil {
-		ix, path, err := open(f, opts.Paths)
+		ix, path, grown, err := find(f, opts.Paths)
 		if err == nil {
 			return Loaded{Index: ix, Path: path}, nil
 		}
 		reason = err
+		if grown != nil {
+			// The file only grew since an index was saved: index what was
+			// appended, unless it turns out to have changed otherwise.
+			start := time.Now()
+			x, err := grown.extend(ctx, f, opts.Build)
+			from := grown.lines
+			grown.Close()
+			switch {
+			case err == nil:
+				l = Loaded{Index: x, Built: true, Extended: true, ExtendedFrom: from, Reason: reason, Took: time.Since(start)}
+			case errors.Is(err, errNotGrown) || errors.Is(err, errChanged):
+				reason = fmt.Errorf("%w; %v", reason, err)
+			default:
+				return Loaded{}, err
+			}
+		}
 	}
-	if opts.OnBuild != nil {
-		opts.OnBuild(reason)
+	if l.Index == nil {
+		if opts.OnBuild != nil {
+			opts.OnBuild(reason)
+		}
+		start := time.Now()
+		ix, err := build(ctx, f, opts.Build)
+		if err != nil {
+			return Loaded{}, err
+		}
+		l = Loaded{Index: ix, Built: true, Reason: reason, Took: time.Since(start)}
 	}
-	start := time.Now()
-	ix, err := build(ctx, f, opts.Build)
-	if err != nil {
-		return Loaded{}, err
-	}
-	l := Loaded{Index: ix, Built: true, Reason: reason, Took: time.Since(start)}
 	if opts.NoSave {
 		return l, nil
 	}
@@ -155,9 +200,9 @@ func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 		l.SaveErr = err
 		return l, nil
 	}
-	l.Path, l.Passed, l.SaveErr = save(ix, opts.Paths, src)
+	l.Path, l.Passed, l.SaveErr = save(l.Index, opts.Paths, src)
 	if l.SaveErr == nil {
-		if saved, err := ix.reopen(l.Path); err == nil {
+		if saved, err := l.Index.reopen(l.Path); err == nil {
 			l.Index = saved
 		}
 	}

@@ -225,7 +225,8 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("second Load = %+v, %v; want the saved index", l, err)
 	}
 
-	// The file grew: stale, rebuilt, saved again.
+	// The file grew: the saved index extended, and saved again; no build.
+	lines := l.Index.Lines()
 	fx.data = append(fx.data, "one more line\n"...)
 	if err := os.WriteFile(fx.src, fx.data, 0o644); err != nil {
 		t.Fatal(err)
@@ -234,13 +235,27 @@ func TestLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !l.Built || l.Path != beside || !isStale(l.Reason) || len(reasons) != 2 || !isStale(reasons[1]) {
-		t.Fatalf("Load of a grown file = %+v; want rebuilt because stale", l)
+	if !l.Built || !l.Extended || l.ExtendedFrom != lines || l.Path != beside || !isStale(l.Reason) || len(reasons) != 1 {
+		t.Fatalf("Load of a grown file = %+v; want the index extended because stale", l)
 	}
 	checkAllLines(t, l.Index, fx.data, make([]byte, 4096))
 	if l, err = Load(ctx, fx.f, withPaths(opts, paths)); err != nil || l.Built {
-		t.Fatalf("Load after the rebuild = %+v, %v; want the saved index", l, err)
+		t.Fatalf("Load after the extension = %+v, %v; want the saved index", l, err)
 	}
+
+	// Rewritten: rebuilt.
+	fx.data = append([]byte("a first line\n"), fx.data...)
+	if err := os.WriteFile(fx.src, fx.data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l, err = Load(ctx, fx.f, withPaths(opts, paths))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.Built || l.Extended || l.Path != beside || !isStale(l.Reason) || len(reasons) != 2 || !isStale(reasons[1]) {
+		t.Fatalf("Load of a rewritten file = %+v; want rebuilt because stale", l)
+	}
+	checkAllLines(t, l.Index, fx.data, make([]byte, 4096))
 
 	// A cancelled build is an error, not an index.
 	if err := os.Remove(beside); err != nil {

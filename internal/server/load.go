@@ -59,6 +59,9 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 		return fmt.Errorf("indexing: %w", err)
 	}
 	ix := l.Index
+	if l.Extended {
+		s.log.Info("the file grew: index extended", "file", s.cfg.File, "from", l.ExtendedFrom, "lines", ix.Lines(), "took", l.Took)
+	}
 	if l.Built {
 		s.metrics.built(l.Took)
 		switch {

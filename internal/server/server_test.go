@@ -268,11 +268,12 @@ func writeIndexed(t *testing.T, content []byte) string {
 	return file
 }
 
-// A stale index is rebuilt, and the log says why.
+// A stale index is rebuilt, and the log says why; the index of a file
+// that only grew is extended.
 func TestStaleIndexRebuilt(t *testing.T) {
 	t.Parallel()
 	file := writeIndexed(t, []byte("a\nb\n"))
-	if err := os.WriteFile(file, []byte("a\nb\nc\n"), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte("A\nb\nc\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ts := startServerOn(t, file)
@@ -280,8 +281,21 @@ func TestStaleIndexRebuilt(t *testing.T) {
 	if r := ts.get("/lines/3"); r.body != "c\n" {
 		t.Errorf("line 3: %d %q", r.code, r.body)
 	}
-	if logs := ts.logs.String(); !strings.Contains(logs, `msg=indexing file=`+file+` reason="`+file+`.idx: index is stale: file is 6 bytes, index is for 4"`) {
+	if logs := ts.logs.String(); !strings.Contains(logs, `msg=indexing file=`+file+` reason="`+file+`.idx: index is stale: file is 6 bytes, index is for 4; the file did not only grow: its old bytes changed (fingerprint)"`) {
 		t.Errorf("the log does not say why the index was rebuilt:\n%s", logs)
+	}
+
+	file = writeIndexed(t, []byte("a\nb\n"))
+	if err := os.WriteFile(file, []byte("a\nb\nc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ts = startServerOn(t, file)
+	ts.waitReady()
+	if r := ts.get("/lines/3"); r.body != "c\n" {
+		t.Errorf("line 3: %d %q", r.code, r.body)
+	}
+	if logs := ts.logs.String(); !strings.Contains(logs, `msg="the file grew: index extended" file=`+file+` from=2 lines=3`) || strings.Contains(logs, "msg=indexing") {
+		t.Errorf("the index of a grown file was not extended:\n%s", logs)
 	}
 }
 
