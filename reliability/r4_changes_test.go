@@ -316,7 +316,7 @@ func (h *history) end(s *fileState, at time.Time) {
 
 var (
 	beyondRE   = regexp.MustCompile(`^line (\d+) is beyond the end of the file \((\d+) lines\)\n$`)
-	fixed503   = []string{"the file changed and is being indexed again, try again shortly\n", "not ready: the file is being indexed, try again shortly\n"}
+	fixed503   = []string{"the file changed and is being indexed again, try again shortly\n", "the file grew and its new lines are being indexed, try again shortly\n", "not ready: the file is being indexed, try again shortly\n"}
 	lineHeadRE = regexp.MustCompile(`^v\d*`)
 )
 

@@ -101,6 +101,22 @@ func (ix *Index) lastCheckpoint() (checkpoint, error) {
 	return c, err
 }
 
+// Extend returns the index of f, the file ix describes, now that it has
+// grown, and how many of its lines are still those ix describes, unchanged
+// (the last of ix's lines grew if it had no newline). It fails with an
+// error that matches ErrMismatch if f changed otherwise, or changes other
+// than by growing while it is read: it must be indexed anew.
+func (ix *Index) Extend(ctx context.Context, f *os.File, opts BuildOptions) (x *Index, unchanged int64, err error) {
+	x, err = ix.extend(ctx, f, opts)
+	if errors.Is(err, errNotGrown) || errors.Is(err, errChanged) {
+		return nil, 0, fmt.Errorf("%w: %v", ErrMismatch, err)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return x, x.unchanged, nil
+}
+
 // extend returns the index of f, a file that has grown since ix was built,
 // made by reading only what was appended (and what checkGrown reads): the
 // same index, byte for byte, as a build of the whole file gives. It fails
@@ -196,7 +212,7 @@ func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, op
 	if err != nil {
 		return nil, err
 	}
-	x := &Index{meta: meta{spacing: spacing, stamp: ix.stamp, fingerprint: fp, segs: segs, partial: partial}}
+	x := &Index{meta: meta{spacing: spacing, stamp: ix.stamp, fingerprint: fp, segs: segs, partial: partial}, unchanged: complete}
 	x.size = size
 	cps = cps[:len(cps)-1] // the sentinel
 	for _, c := range t.cps {

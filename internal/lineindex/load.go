@@ -109,6 +109,26 @@ func save(ix *Index, paths []string, src fs.FileInfo) (path string, passed, err 
 	return "", nil, errors.Join(errs...)
 }
 
+// Save writes ix, the index of the open file src, to the first of paths
+// where it can be written (as Load does) and returns it as read back from
+// there, where its body is mapped rather than held in memory, and that
+// path; or ix itself, with the reasons it could be saved nowhere.
+func (ix *Index) Save(paths []string, src *os.File) (*Index, string, error) {
+	fi, err := src.Stat()
+	if err != nil {
+		return ix, "", err
+	}
+	path, _, err := save(ix, paths, fi)
+	if err != nil {
+		return ix, "", err
+	}
+	saved, err := ix.reopen(path)
+	if err != nil {
+		return ix, path, nil // saved, but not read back: serve it as it is
+	}
+	return saved, path, nil
+}
+
 // LoadOptions tune [Load].
 type LoadOptions struct {
 	// Paths are where the index is looked for and saved, in this order

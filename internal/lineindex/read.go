@@ -213,7 +213,10 @@ func encodeTable(cps []checkpoint) table {
 // concurrent use, except Close.
 type Index struct {
 	meta
-	cps table // sentinel included; in the heap, or in m
+	// unchanged, for an index made by extend, is how many of its lines
+	// were those of the index it extends, byte for byte.
+	unchanged int64
+	cps       table // sentinel included; in the heap, or in m
 	// m is the mapping of the index file that holds cps, and sums the
 	// CRC-32C of each sumLen-byte chunk of cps, taken when it was checked;
 	// both nil for an index in the heap.

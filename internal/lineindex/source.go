@@ -3,6 +3,9 @@ package lineindex
 import (
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Source is an open file read as the version of it that an index
@@ -14,36 +17,99 @@ import (
 // returns were in the file before it changed: whatever reads only through a
 // Source, such as [Index.Find] and [Line.WriteTo], gets bytes of the indexed
 // version or an error, never a mix of two versions.
+//
+// A file that has grown keeps its indexed bytes: once the file is seen
+// larger, with a new stamp, its old bytes are checked as extend checks them
+// (the fingerprint's samples and the last checkpoint's block), once per
+// stamp, and reads of them go on. A change to old bytes that comes with an
+// append, outside what that check reads, is not seen (see Index.extend).
 type Source struct {
 	f  *os.File
 	fd int // f's descriptor, valid while f is open
+	ix *Index
 	st stamp
+	// grown is the latest stamp of the file, larger than indexed, at
+	// which its indexed bytes were checked; nil if none yet.
+	grown atomic.Pointer[stamp]
+	mu    sync.Mutex // one check of a grown file at a time
 }
 
 // Source returns f, the file ix describes, read as ix's version. The
 // caller keeps f open while the Source is in use: the Source keeps f's
 // descriptor number, which another file could take once f is closed.
 func (ix *Index) Source(f *os.File) *Source {
-	return &Source{f: f, fd: int(f.Fd()), st: ix.stamp}
+	return &Source{f: f, fd: int(f.Fd()), ix: ix, st: ix.stamp}
 }
 
 // ReadAt reads from the file, as io.ReaderAt says, but fails with
 // ErrMismatch, returning no bytes, if the file has changed by the time the
-// read is done. A read that fails returns its own error.
+// read is done (growing is not changing, for the bytes indexed). A read
+// that fails returns its own error.
 func (s *Source) ReadAt(p []byte, off int64) (int, error) {
 	n, err := s.f.ReadAt(p, off)
 	if err != nil && err != io.EOF {
 		return n, err
 	}
-	if !s.Unchanged() {
+	if s.State() == Changed {
 		return 0, ErrMismatch
 	}
 	return n, err
 }
 
-// Unchanged tells whether the file is still the version the index
-// describes, as far as its size and times tell.
-func (s *Source) Unchanged() bool {
+// State is what has become of a Source's file since it was indexed.
+type State int
+
+const (
+	Same    State = iota // the version the index describes
+	Grown                // larger, its indexed bytes the same as far as checked
+	Changed              // anything else: its indexed bytes cannot be trusted
+)
+
+// appendStarting is how long State waits for the size of a file whose times
+// moved to move too, as it does once an append has begun copying.
+const appendStarting = 2 * time.Millisecond
+
+// State tells what has become of the file since it was indexed: one fstat,
+// and, the first time the file is seen grown to a stamp, the check of its
+// old bytes.
+func (s *Source) State() State {
 	st, err := fstat(s.f, s.fd)
-	return err == nil && st == s.st
+	switch {
+	case err != nil:
+		return Changed
+	case st == s.st:
+		return Same
+	case st.size == s.st.size && st.dev == s.st.dev && st.ino == s.st.ino:
+		// The times moved and the size did not, yet: an append stamps
+		// the times when it starts and moves the size as it copies. Give
+		// it a moment; a write that keeps the size is a change.
+		for range appendStarting / time.Millisecond * 10 {
+			time.Sleep(100 * time.Microsecond)
+			if st, err = fstat(s.f, s.fd); err != nil || st.size != s.st.size {
+				break
+			}
+		}
+		if err != nil || !s.ix.grown(st) {
+			return Changed
+		}
+	case !s.ix.grown(st):
+		return Changed
+	}
+	if g := s.grown.Load(); g != nil && *g == st {
+		return Grown
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if g := s.grown.Load(); g != nil && *g == st {
+		return Grown
+	}
+	if s.ix.checkGrown(s.f) != nil {
+		return Changed
+	}
+	// The file may have grown again meanwhile; anything else is a change.
+	if again, err := fstat(s.f, s.fd); err != nil || (again != st && !s.ix.grown(again)) {
+		return Changed
+	}
+	s.grown.Store(&st)
+	return Grown
 }

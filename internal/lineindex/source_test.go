@@ -26,8 +26,8 @@ func TestSourceRefusesAChangedFile(t *testing.T) {
 	// A letter of line 10 changed in place, its time put back.
 	off := int64(bytes.Index(data, naiveLines(data)[9]))
 	changeKeepingTime(t, path, off, data[off]^0x20)
-	if src.Unchanged() {
-		t.Fatal("Unchanged after a change")
+	if src.State() != Changed {
+		t.Fatal("the Source says the same after a change")
 	}
 	if n, err := src.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrMismatch) {
 		t.Errorf("ReadAt after a change: %d, %v; want 0, ErrMismatch", n, err)

@@ -42,7 +42,9 @@ func checkLine(t *testing.T, n int, body string, versions map[int][]string) {
 }
 
 // Lines appended to the file are served within 5 s (the default check
-// interval is 1 s; a 413 wakes the watcher at once). The ETag changes.
+// interval is 1 s; a 413 wakes the watcher at once), the index extended,
+// not built again. The old lines keep their ETags; the new one has
+// another version's.
 func TestAppendedLinesServed(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, version(1, 10), func(s *Server) { s.cfg.CheckInterval = time.Second })
@@ -66,8 +68,15 @@ func TestAppendedLinesServed(t *testing.T) {
 	}
 	if r := ts.get("/lines/1"); r.code != 200 || r.body != splitLines(version(1, 10))[0] {
 		t.Errorf("line 1 after the append: %d %q", r.code, r.body)
-	} else if r.header.Get("ETag") == etag {
-		t.Error("the ETag did not change with the file")
+	} else if r.header.Get("ETag") != etag {
+		t.Errorf("line 1's ETag changed from %s to %s, though the line did not", etag, r.header.Get("ETag"))
+	}
+	prefix := func(etag string) string { return etag[:strings.IndexByte(etag, '-')] }
+	if e11 := ts.get("/lines/11").header.Get("ETag"); prefix(e11) == prefix(etag) {
+		t.Errorf("the new line's ETag %s has the old version's prefix", e11)
+	}
+	if logs := ts.logs.String(); strings.Contains(logs, "msg=indexing") && strings.Count(logs, "msg=indexing") > 1 {
+		t.Errorf("the file was indexed again rather than extended:\n%s", logs)
 	}
 }
 
@@ -456,4 +465,86 @@ func TestLongLineCutWhenRewrittenInPlace(t *testing.T) {
 		r := ts.get("/lines/2")
 		return r.code == 200 && r.body[1000] == 'B'
 	})
+}
+
+// A file that grows all the time, as a log does: while lines are appended
+// (100 every 20 ms), every line that existed before answers 200 with its
+// bytes, throughout; each new line answers within a second of its write
+// (file notifications wake the watcher, well before its 1 s check); and
+// the index is only extended, never built again.
+func TestServedWhileGrowing(t *testing.T) {
+	t.Parallel()
+	initial := version(1, 5000)
+	ts := startServer(t, initial, func(s *Server) { s.cfg.CheckInterval = time.Second })
+	ts.waitReady()
+	f, err := os.OpenFile(ts.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	old := splitLines(initial)
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	var served, failed atomic.Int64
+	for r := range 4 {
+		wg.Go(func() {
+			rng := rand.New(rand.NewSource(int64(r)))
+			for !stop.Load() {
+				n := 1 + rng.Intn(len(old))
+				resp := ts.get("/lines/" + strconv.Itoa(n))
+				if resp.code != 200 || resp.body != old[n-1] {
+					failed.Add(1)
+					t.Errorf("old line %d while the file grows: %d %q", n, resp.code, resp.body)
+					return
+				}
+				served.Add(1)
+			}
+		})
+	}
+	lines := len(old)
+	var worst time.Duration
+	for batch := range 100 {
+		var b strings.Builder
+		for i := range 100 {
+			fmt.Fprintf(&b, "appended %d.%d\n", batch, i)
+		}
+		if _, err := f.WriteString(b.String()); err != nil {
+			t.Fatal(err)
+		}
+		written := time.Now()
+		lines += 100
+		last := fmt.Sprintf("appended %d.99\n", batch)
+		for {
+			if r := ts.get("/lines/" + strconv.Itoa(lines)); r.code == 200 {
+				if r.body != last {
+					t.Fatalf("new line %d: %q, want %q", lines, r.body, last)
+				}
+				break
+			}
+			if time.Since(written) > time.Second {
+				t.Fatalf("line %d not served within 1 s of its write", lines)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		worst = max(worst, time.Since(written))
+		time.Sleep(20 * time.Millisecond)
+	}
+	stop.Store(true)
+	wg.Wait()
+	metrics := ts.get("/metrics").body
+	t.Logf("%d old lines served, %d failed; new lines visible after %v at worst", served.Load(), failed.Load(), worst)
+	if !strings.Contains(metrics, "lined_index_builds_total 1\n") || strings.Contains(metrics, "lined_index_extensions_total 0\n") {
+		t.Errorf("the index was built again, or never extended:\n%s", grepLines(metrics, "lined_index_"))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var b strings.Builder
+	for l := range strings.Lines(s) {
+		if strings.Contains(l, sub) {
+			b.WriteString(l)
+		}
+	}
+	return b.String()
 }

@@ -3,8 +3,10 @@ package server
 import (
 	"fmt"
 	"os"
+	"sort"
 	"strconv"
 	"sync/atomic"
+	"time"
 
 	"github.com/lined/lined/internal/lineindex"
 )
@@ -20,8 +22,14 @@ type generation struct {
 	size    int64  // of the file as indexed
 	modTime int64  // of the file as indexed, Unix nanoseconds
 	lines   int64
-	etag    string // `"tag-`: line N's ETag is etag + N + `"`
-	about   string // the body of GET /
+	// etags are the ETag prefixes of the lines: line N's ETag is the
+	// prefix of the last range from at or before N, then N and '"'. A
+	// file that grew keeps the ETags of its old lines, unchanged; the
+	// lines that grew or are new get the new version's.
+	etags []etagRange
+	// lastOpen: the last line has no newline (it grows if the file does)
+	lastOpen bool
+	about    string // the body of GET /
 
 	refs  atomic.Int64 // requests using f and ix, plus one while current; both close at 0
 	stale atomic.Bool  // f is known to differ from ix: no line is served from it
@@ -41,7 +49,13 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string) *generation {
 		f: f, src: ix.Source(f), ix: ix, index: index,
 		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
 	}
-	g.etag = `"` + ix.Tag() + "-"
+	g.etags = []etagRange{{from: 1, prefix: `"` + ix.Tag() + "-"}}
+	if g.size > 0 {
+		var b [1]byte
+		if n, _ := f.ReadAt(b[:], g.size-1); n == 1 {
+			g.lastOpen = b[0] != '\n'
+		}
+	}
 	g.about = fmt.Sprintf(aboutText, fmt.Sprintf("has %d lines (%d bytes)", g.lines, g.size))
 	g.refs.Store(1)
 	return g
@@ -59,9 +73,44 @@ GET /readyz    200 once the file is indexed, else 503 and the progress
 GET /metrics   Prometheus metrics
 `
 
+// etagRange is the ETag prefix of the lines from one on.
+type etagRange struct {
+	from   int64
+	prefix string // `"tag-`
+	made   time.Time
+}
+
+// etagsMergedWithin: a range made more recently than this before the file
+// grows again is taken into the new one, so that a file that grows all the
+// time keeps a range per such period, not one per append. Lines appended
+// then get new ETags a few more times, which costs a client a 200 instead
+// of a 304, not a wrong line.
+const etagsMergedWithin = 10 * time.Second
+
+// grownTo returns the generation of f, g's file now that it has grown, and
+// x, its index: its first unchanged lines keep their ETags.
+func (g *generation) grownTo(f *os.File, x *lineindex.Index, unchanged int64, index string, now time.Time) *generation {
+	n := newGeneration(f, x, index)
+	var etags []etagRange
+	for _, r := range g.etags {
+		if r.from <= unchanged {
+			etags = append(etags, r)
+		}
+	}
+	from := unchanged + 1
+	if k := len(etags); k > 1 && now.Sub(etags[k-1].made) < etagsMergedWithin {
+		from = etags[k-1].from
+		etags = etags[:k-1]
+	}
+	n.etags = append(etags, etagRange{from: from, prefix: n.etags[0].prefix, made: now})
+	return n
+}
+
 // appendETag appends the ETag of line n to b.
 func (g *generation) appendETag(b []byte, n int64) []byte {
-	b = append(b, g.etag...)
+	// The last range that starts at or before n; the first starts at 1.
+	i := sort.Search(len(g.etags), func(i int) bool { return g.etags[i].from > n }) - 1
+	b = append(b, g.etags[max(i, 0)].prefix...)
 	b = strconv.AppendInt(b, n, 10)
 	return append(b, '"')
 }

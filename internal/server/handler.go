@@ -61,6 +61,7 @@ const (
 	bodyMethod    = "method not allowed: use GET or HEAD\n"
 	bodyIndexing  = "not ready: the file is being indexed, try again shortly\n"
 	bodyChanged   = "the file changed and is being indexed again, try again shortly\n"
+	bodyGrowing   = "the file grew and its new lines are being indexed, try again shortly\n"
 	bodyReadError = "internal error: the line could not be read\n"
 	bodyStopping  = "stopping\n"
 	bodyBadTarget = "bad request: an absolute request target must be http://HOST/PATH\n"
@@ -233,11 +234,14 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 		return unavailable(w, r, bodyChanged)
 	}
 	if n > g.lines {
-		// Lines may have been appended. The count is only true of the file
-		// as it was indexed: if it changed since, say so rather than give
-		// a count that may be stale (unchanged wakes the watcher).
-		if !s.unchanged(g) {
+		// The count is only true of the file as it was indexed: if it
+		// changed since, or grew, line n may be there now (being indexed).
+		same, grown := s.unchanged(g)
+		switch {
+		case !same:
 			return unavailable(w, r, bodyChanged)
+		case grown:
+			return unavailable(w, r, bodyGrowing)
 		}
 		s.poke()
 		return text(w, r, http.StatusRequestEntityTooLarge,
@@ -251,8 +255,11 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 		h["Cache-Control"] = s.cacheControl
 	}
 	if etagMatch(r.Header["If-None-Match"], etag) {
-		if !s.unchanged(g) {
+		switch same, grown := s.unchanged(g); {
+		case !same:
 			return unavailable(w, r, bodyChanged)
+		case grown && n == g.lines && g.lastOpen:
+			return unavailable(w, r, bodyGrowing) // the last line grew
 		}
 		h["Etag"] = []string{string(etag)}
 		w.WriteHeader(http.StatusNotModified)
@@ -281,15 +288,20 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 	return http.StatusOK, s.stream(w, g, line)
 }
 
-// unchanged tells whether g's file is still as it was indexed (see
-// lineindex.Source); if not, g is stale and the watcher is woken.
-func (s *Server) unchanged(g *generation) bool {
-	if g.src.Unchanged() {
-		return true
+// unchanged tells whether g's file still holds the bytes it was indexed
+// with (see lineindex.Source): the same, or grown; if not, g is stale and
+// the watcher is woken. It wakes the watcher too when the file grew.
+func (s *Server) unchanged(g *generation) (same, grown bool) {
+	switch g.src.State() {
+	case lineindex.Same:
+		return true, false
+	case lineindex.Grown:
+		s.poke()
+		return true, true
 	}
 	g.stale.Store(true)
 	s.poke()
-	return false
+	return false, false
 }
 
 // readFailed answers a line that could not be read: 503 if the file no
@@ -297,6 +309,12 @@ func (s *Server) unchanged(g *generation) bool {
 // changed in place (it is loaded again, and rebuilt only if it is no longer
 // valid), else 500.
 func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, g *generation, n int64, err error) (int, int64) {
+	if errors.Is(err, lineindex.ErrMismatch) && !errors.Is(err, lineindex.ErrIndexChanged) && g.src.State() == lineindex.Grown {
+		// The last line, which had no newline, grew: the file is being
+		// extended, not indexed again.
+		s.poke()
+		return unavailable(w, r, bodyGrowing)
+	}
 	if errors.Is(err, lineindex.ErrMismatch) {
 		if errors.Is(err, lineindex.ErrIndexChanged) {
 			// Before stale: the watcher reads the two in that order.

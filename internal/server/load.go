@@ -62,7 +62,9 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 	if l.Extended {
 		s.log.Info("the file grew: index extended", "file", s.cfg.File, "from", l.ExtendedFrom, "lines", ix.Lines(), "took", l.Took)
 	}
-	if l.Built {
+	if l.Extended {
+		s.metrics.extended()
+	} else if l.Built {
 		s.metrics.built(l.Took)
 		switch {
 		case l.SaveErr != nil && save:

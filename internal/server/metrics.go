@@ -21,6 +21,7 @@ type metrics struct {
 	size     prometheus.Gauge
 	build    prometheus.Gauge
 	builds   prometheus.Counter
+	extends  prometheus.Counter
 	handler  http.Handler
 }
 
@@ -46,6 +47,9 @@ func newMetrics(s *Server) *metrics {
 		build: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "lined_index_build_seconds", Help: "How long the last index build took (0: the index was loaded, not built).",
 		}),
+		extends: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lined_index_extensions_total", Help: "Index extensions since the start: the file grew, and only what was appended was indexed.",
+		}),
 		builds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lined_index_builds_total", Help: "Index builds since the start.",
 		}),
@@ -54,7 +58,7 @@ func newMetrics(s *Server) *metrics {
 	for _, code := range []int{200, 304, 400, 404, 405, 413, 500, 503} {
 		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
 	}
-	reg.MustRegister(m.requests, m.latency, m.bytes, m.lines, m.size, m.build, m.builds,
+	reg.MustRegister(m.requests, m.latency, m.bytes, m.lines, m.size, m.build, m.builds, m.extends,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lined_ready", Help: "1 when lines are served, 0 while indexing or stopping.",
 		}, func() float64 {
@@ -93,6 +97,8 @@ func (m *metrics) built(took time.Duration) {
 	m.build.Set(took.Seconds())
 	m.builds.Inc()
 }
+
+func (m *metrics) extended() { m.extends.Inc() }
 
 // serve writes the metrics; the status is 200 unless gathering failed. The
 // byte count is what was sent: none for HEAD, whose body net/http drops.

@@ -23,6 +23,7 @@ func TestBeyondEndOfChangedFileNotStale(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		change func(file string) error
+		body   string // the 503's
 		want   string // line 3, once indexed again
 	}{
 		{"appended", func(file string) error {
@@ -33,8 +34,8 @@ func TestBeyondEndOfChangedFileNotStale(t *testing.T) {
 			defer f.Close()
 			_, err = f.WriteString("three\n")
 			return err
-		}, "three\n"},
-		{"rewritten", func(file string) error { return os.WriteFile(file, []byte("1\n2\n3\n4\n"), 0o644) }, "3\n"},
+		}, bodyGrowing, "three\n"},
+		{"rewritten", func(file string) error { return os.WriteFile(file, []byte("1\n2\n3\n4\n"), 0o644) }, bodyChanged, "3\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// No periodic check: only the request itself can notice.
@@ -49,8 +50,8 @@ func TestBeyondEndOfChangedFileNotStale(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := ts.get("/lines/3")
-			if r.code != 503 || r.body != bodyChanged || r.header.Get("Retry-After") == "" {
-				t.Errorf("line 3 right after the change: %d %q, want 503 %q with Retry-After", r.code, r.body, bodyChanged)
+			if r.code != 503 || r.body != tc.body || r.header.Get("Retry-After") == "" {
+				t.Errorf("line 3 right after the change: %d %q, want 503 %q with Retry-After", r.code, r.body, tc.body)
 			}
 			waitFor(t, 5*time.Second, "line 3 served", func() bool { return ts.get("/lines/3").body == tc.want })
 		})

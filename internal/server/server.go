@@ -124,6 +124,8 @@ type Server struct {
 		settling    atomic.Bool // waiting for the file to settle first
 	}
 
+	saved time.Time // when the watcher last saved an extended index
+
 	addr     string      // where Run listens, for the log
 	draining atomic.Bool // stopping: Connection: close, /readyz 503
 	conns    atomic.Int64
@@ -162,6 +164,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	first := s.first
 	s.first = nil
 	wg.Go(func() { s.watch(bg, first) })
+	wg.Go(func() { s.notify(bg) })
 
 	srv := s.httpServer()
 	served := make(chan error, 1)

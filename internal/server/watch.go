@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/lined/lined/internal/lineindex"
 )
 
 // poke wakes the watcher to check the file now.
@@ -61,7 +64,7 @@ func (s *Server) watch(ctx context.Context, first *os.File) {
 		if d.reason == "" {
 			continue
 		}
-		if lastErr == "" {
+		if lastErr == "" && d.how != extendIndex {
 			s.log.Info("loading the file again", "file", s.cfg.File, "reason", d.reason)
 		}
 		if err := s.reload(ctx, d.how); err != nil {
@@ -79,6 +82,7 @@ const (
 	fromPath      reloadHow = iota // open the path again; a saved index may do
 	fromPathAnew                   // open the path again and index it anew
 	fromOpenAgain                  // index the open file anew (its path is gone); save nothing
+	extendIndex                    // the open file grew: index what was appended
 )
 
 // decision is what the watcher makes of the file as it is now, compared
@@ -105,10 +109,11 @@ func check(g *generation, path string) decision {
 	}
 	open, oerr := g.f.Stat()
 	named, perr := os.Stat(path)
+	state := g.src.State()
 	switch {
 	case oerr != nil:
 		return decision{stale: true, reason: "cannot stat the open file: " + oerr.Error()}
-	case !g.src.Unchanged():
+	case state == lineindex.Changed:
 		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
 			// Only the status change time moved: a rename, a link or
 			// unlink, new permissions, or a rewrite that kept the size and
@@ -132,20 +137,69 @@ func check(g *generation, path string) decision {
 		return decision{reason: "the index file was changed in place"}
 	case g.stale.Load():
 		return decision{reason: "a line read from the file did not match the index", how: fromPathAnew}
-	case perr != nil:
-		return decision{gone: perr}
-	case !os.SameFile(open, named):
+	case perr == nil && !os.SameFile(open, named):
 		// The old file is still consistent with its index: it is served
 		// until the new one is ready.
 		return decision{reason: "the path names another file now"}
+	case state == lineindex.Grown:
+		return decision{reason: "the file grew", how: extendIndex, gone: perr}
+	case perr != nil:
+		return decision{gone: perr}
 	}
 	return decision{}
 }
 
+// saveEvery: an index extended as its file grows is saved at most this
+// often (and read back mapped, out of the heap); in between it grows in
+// memory. A restart extends the saved one.
+const saveEvery = 10 * time.Second
+
+// extend indexes what was appended to the current generation's file, and
+// makes the result current: the old lines keep answering throughout, and
+// keep their ETags. A file that changed otherwise is indexed anew.
+func (s *Server) extend(ctx context.Context) error {
+	g := s.acquire()
+	if g == nil {
+		return errors.New("no file open")
+	}
+	defer g.release()
+	start := time.Now()
+	x, unchanged, err := g.ix.Extend(ctx, g.f, lineindex.BuildOptions{})
+	if errors.Is(err, lineindex.ErrMismatch) {
+		g.stale.Store(true)
+		s.log.Info("loading the file again", "file", s.cfg.File, "reason", err.Error())
+		return s.reload(ctx, fromPathAnew)
+	}
+	if err != nil {
+		return err
+	}
+	f, err := dupFile(g.f)
+	if err != nil {
+		return err
+	}
+	index := ""
+	if g.index != "" && time.Since(s.saved) >= saveEvery {
+		saved, path, err := x.Save(s.cfg.IndexPaths, f)
+		if err != nil {
+			s.log.Warn("extended index not saved; serving it from memory", "file", s.cfg.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+		}
+		x, index, s.saved = saved, path, time.Now()
+	} else {
+		index = g.index // the saved index, which a restart extends
+	}
+	s.install(g.grownTo(f, x, unchanged, index, time.Now()))
+	s.metrics.extended()
+	s.log.Debug("the file grew: index extended", "file", s.cfg.File, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
+	return nil
+}
+
 // reload loads the file again, as how says.
 func (s *Server) reload(ctx context.Context, how reloadHow) error {
-	if how == fromOpenAgain {
+	switch how {
+	case fromOpenAgain:
 		return s.reloadOpen(ctx)
+	case extendIndex:
+		return s.extend(ctx)
 	}
 	f, err := s.cfg.Open(s.cfg.File)
 	if err != nil {

@@ -34,7 +34,7 @@ func TestCheckDecides(t *testing.T) {
 		t.Errorf("index changed: %+v, want a saved index looked for", d)
 	}
 
-	// Appended to: stale, read again through the path.
+	// Appended to: not stale, the index extended.
 	g, file = fresh()
 	f, err := os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -42,8 +42,17 @@ func TestCheckDecides(t *testing.T) {
 	}
 	f.WriteString("c\n")
 	f.Close()
+	if d := check(g, file); d.stale || d.how != extendIndex || d.reason == "" {
+		t.Errorf("appended: %+v, want the index extended", d)
+	}
+
+	// Rewritten and longer: stale, read again through the path.
+	g, file = fresh()
+	if err := os.WriteFile(file, []byte("A\nb\nc\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if d := check(g, file); !d.stale || d.how != fromPath || d.reason == "" {
-		t.Errorf("appended: %+v", d)
+		t.Errorf("rewritten: %+v", d)
 	}
 	if g.stale.Load() {
 		t.Error("check marked the generation stale itself")
