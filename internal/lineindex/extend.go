@@ -160,12 +160,14 @@ func (ix *Index) extend(ctx context.Context, f *os.File, opts BuildOptions) (*In
 
 // appendFrom indexes the bytes of src from ix.size to size on top of ix.
 func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, opts BuildOptions) (*Index, error) {
-	old := make([]byte, len(ix.cps))
-	if err := ix.copyBody(old); err != nil {
+	// The old table without its sentinel, as it is encoded, with room for
+	// what the new bytes add: a copy, and no decoding.
+	body := make([]byte, len(ix.cps), len(ix.cps)+int((size-ix.size)/ix.spacing+2)*entryLen)
+	if err := ix.copyBody(body); err != nil {
 		return nil, err
 	}
-	cps := table(old).all()
-	last := cps[len(cps)-2]
+	body = body[:len(body)-entryLen]
+	last := table(body).at(table(body).len() - 1)
 	var b [1]byte
 	if err := readFull(src, b[:], ix.size-1); err != nil {
 		return nil, err
@@ -214,14 +216,13 @@ func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, op
 	}
 	x := &Index{meta: meta{spacing: spacing, stamp: ix.stamp, fingerprint: fp, segs: segs, partial: partial}, unchanged: complete}
 	x.size = size
-	cps = cps[:len(cps)-1] // the sentinel
-	for _, c := range t.cps {
-		cps = append(cps, checkpoint{line: complete + c.line + 1, off: c.off})
-	}
 	x.lines = complete + t.newlines
 	if !t.endsWithNewline {
 		x.lines++
 	}
-	x.cps = encodeTable(append(cps, checkpoint{line: x.lines + 1, off: size}))
+	for _, c := range t.cps {
+		body = appendEntry(body, checkpoint{line: complete + c.line + 1, off: c.off})
+	}
+	x.cps = table(appendEntry(body, checkpoint{line: x.lines + 1, off: size}))
 	return x, nil
 }

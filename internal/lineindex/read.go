@@ -201,12 +201,17 @@ func (t table) all() []checkpoint {
 }
 
 func encodeTable(cps []checkpoint) table {
-	t := make(table, len(cps)*entryLen)
-	for i, c := range cps {
-		binary.LittleEndian.PutUint64(t[i*entryLen:], uint64(c.line))
-		binary.LittleEndian.PutUint64(t[i*entryLen+8:], uint64(c.off))
+	t := make([]byte, 0, len(cps)*entryLen)
+	for _, c := range cps {
+		t = appendEntry(t, c)
 	}
 	return t
+}
+
+// appendEntry appends the encoding of c to a table's bytes.
+func appendEntry(t []byte, c checkpoint) []byte {
+	t = binary.LittleEndian.AppendUint64(t, uint64(c.line))
+	return binary.LittleEndian.AppendUint64(t, uint64(c.off))
 }
 
 // Index is a decoded, immutable line index. Its methods are safe for
