@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/reliability.sh [quick|ci|full] [REGEXP]: the reliability suite,
-# R1–R9 of docs/reliability.md (package ./reliability; R8's fuzzing is
+# R1–R10 of docs/reliability.md (package ./reliability; R8's fuzzing is
 # scripts/fuzz.sh). Prints each test's result and its figure, and at the
 # end the figures again as a table; the whole go test log is kept in a
 # temporary file whose path is printed on failure.
@@ -37,10 +37,10 @@ set +e
 go test -count=1 -v -timeout "$timeout" -run "$run" ./reliability/ >"$log" 2>&1
 status=$?
 set -e
-grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)|FIGURE R[0-9]|    [a-z0-9_]+_test\.go:[0-9]+: .*(skip|Skip)' "$log" | grep -v 'level=' || true
+grep -E '^(--- (PASS|FAIL|SKIP)|ok |FAIL|panic:)|FIGURE R[0-9]+|    [a-z0-9_]+_test\.go:[0-9]+: .*(skip|Skip)' "$log" | grep -v 'level=' || true
 echo
 echo "== figures ($tier form, $(($(date +%s) - start)) s)"
-grep -Eo 'FIGURE R[0-9]: .*' "$log" | sed 's/^FIGURE //' || true
+grep -Eo 'FIGURE R[0-9]+: .*' "$log" | sed 's/^FIGURE //' || true
 if [ $status -ne 0 ]; then
 	echo
 	echo "FAILED (go test exit $status); the failures, then the whole log in $log:" >&2
