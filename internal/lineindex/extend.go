@@ -77,30 +77,6 @@ func (ix *Index) checkGrown(src io.ReaderAt) error {
 	return nil
 }
 
-// lastCheckpoint returns the checkpoint before the sentinel.
-func (ix *Index) lastCheckpoint() (checkpoint, error) {
-	k := ix.cps.len()
-	if k < 2 {
-		return checkpoint{}, corrupt("no checkpoint before the sentinel")
-	}
-	var buf [2 * sumLen]byte
-	var c checkpoint
-	err := error(nil)
-	if ix.m == nil {
-		c = ix.cps.at(k - 2)
-	} else {
-		err = ix.guard(func() error {
-			chunk, first, ok := ix.checkedChunk(k-2, buf[:])
-			if !ok {
-				return ErrIndexChanged
-			}
-			c = chunk.at(k - 2 - first)
-			return nil
-		})
-	}
-	return c, err
-}
-
 // Extend returns the index of f, the file ix describes, now that it has
 // grown, and how many of its lines are still those ix describes, unchanged
 // (the last of ix's lines grew if it had no newline). It fails with an
@@ -149,9 +125,11 @@ func (ix *Index) extend(ctx context.Context, f *os.File, opts BuildOptions) (*In
 		return nil, err
 	}
 	if after := stampOf(fi); after != now && !x.grown(after) {
+		x.Close()
 		return nil, errChanged
 	}
 	if err := ix.checkGrown(f); err != nil {
+		x.Close()
 		return nil, errChanged
 	}
 	x.stamp = now
@@ -160,14 +138,11 @@ func (ix *Index) extend(ctx context.Context, f *os.File, opts BuildOptions) (*In
 
 // appendFrom indexes the bytes of src from ix.size to size on top of ix.
 func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, opts BuildOptions) (*Index, error) {
-	// The old table without its sentinel, as it is encoded, with room for
-	// what the new bytes add: a copy, and no decoding.
-	body := make([]byte, len(ix.cps), len(ix.cps)+int((size-ix.size)/ix.spacing+2)*entryLen)
-	if err := ix.copyBody(body); err != nil {
+	last, err := ix.lastCheckpoint()
+	if err != nil {
 		return nil, err
 	}
-	body = body[:len(body)-entryLen]
-	last := table(body).at(table(body).len() - 1)
+	base, prefix, body := ix.extendedTable(int((size-ix.size)/ix.spacing + 2))
 	var b [1]byte
 	if err := readFull(src, b[:], ix.size-1); err != nil {
 		return nil, err
@@ -214,7 +189,7 @@ func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, op
 	if err != nil {
 		return nil, err
 	}
-	x := &Index{meta: meta{spacing: spacing, stamp: ix.stamp, fingerprint: fp, segs: segs, partial: partial}, unchanged: complete}
+	x := &Index{meta: meta{spacing: spacing, stamp: ix.stamp, fingerprint: fp, segs: segs, partial: partial}, unchanged: complete, base: base, prefix: prefix}
 	x.size = size
 	x.lines = complete + t.newlines
 	if !t.endsWithNewline {
@@ -224,5 +199,8 @@ func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, op
 		body = appendEntry(body, checkpoint{line: complete + c.line + 1, off: c.off})
 	}
 	x.cps = table(appendEntry(body, checkpoint{line: x.lines + 1, off: size}))
+	if base.m != nil {
+		base.m.users.Add(1) // released by x.Close
+	}
 	return x, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -159,5 +160,114 @@ func TestExtendRefuses(t *testing.T) {
 		if x, err := ix.extend(t.Context(), f, BuildOptions{}); !errors.Is(err, errNotGrown) {
 			t.Errorf("%s: extend = %v, %v; want errNotGrown", tt.name, x != nil, err)
 		}
+	}
+}
+
+// TestExtendAgain: an index extended again and again, from an index in the
+// heap or mapped from its file, is each time the index a build gives, finds
+// every line, is written out as that index, and shares its first
+// checkpoints with the index it started from; closing the indexes it came
+// from, that one included, does not take them away from it.
+func TestExtendAgain(t *testing.T) {
+	t.Parallel()
+	data := mixedLines(17)[:200_000]
+	opts := BuildOptions{Settle: noSettle, Spacing: 512}
+	r := rand.New(rand.NewPCG(17, 17))
+	for _, mapped := range []bool{false, true} {
+		splits := []int{r.IntN(50_000) + 1}
+		for len(splits) < 7 {
+			splits = append(splits, splits[len(splits)-1]+r.IntN(25_000)+1)
+		}
+		splits = append(splits, len(data))
+		dir := t.TempDir()
+		path := testkit.WriteFile(t, dir, "src", data[:splits[0]])
+		root := buildFile(t, path, opts)
+		if mapped {
+			idx := path + ".idx"
+			if err := root.writeFile(idx, nil); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if root, err = readFile(idx); err != nil || root.m == nil {
+				t.Fatalf("readFile: %v (mapped: %v)", err, err == nil && root.m != nil)
+			}
+		}
+		f := openFile(t, path)
+		cur := root
+		for i, split := range splits[1:] {
+			w, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(data[splits[i]:split])
+			w.Close()
+			x, err := cur.extend(t.Context(), f, opts)
+			if err != nil {
+				t.Fatalf("mapped %v: extend to %d bytes: %v", mapped, split, err)
+			}
+			if x.root() != root {
+				t.Fatalf("mapped %v: extension %d is not on the first index's table", mapped, i+1)
+			}
+			cur.Close() // the first index too: x still uses its mapping
+			cur = x
+			fresh := encode(t, buildFile(t, path, opts))
+			if !bytes.Equal(encode(t, x), fresh) {
+				t.Fatalf("mapped %v: extended to %d bytes, the index differs from a build", mapped, split)
+			}
+			checkAllLines(t, x, data[:split], makeBufs()...)
+			out := filepath.Join(dir, "out.idx")
+			if err := x.writeFile(out, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := os.ReadFile(out); err != nil || !bytes.Equal(got, fresh) {
+				t.Fatalf("mapped %v: extended to %d bytes, the index written differs from a build (%v)", mapped, split, err)
+			}
+		}
+		cur.Close()
+		if mapped && !root.m.closed.Load() {
+			t.Fatal("the mapping is still there after every index that used it was closed")
+		}
+	}
+}
+
+// TestExtendedBaseOverwritten: the index file an extended index shares its
+// first checkpoints with is overwritten: no line comes back wrong, the
+// lines of the damaged block are refused, and the index is not written
+// out with the damage.
+func TestExtendedBaseOverwritten(t *testing.T) {
+	t.Parallel()
+	data := numberedLines(3000, 5)
+	opts := BuildOptions{Settle: noSettle, Spacing: 512}
+	dir := t.TempDir()
+	path := testkit.WriteFile(t, dir, "src", data[:len(data)/2])
+	built := buildFile(t, path, opts)
+	root, idx := mappedIndex(t, encode(t, built))
+	w, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data[len(data)/2:])
+	w.Close()
+	x, err := root.extend(t.Context(), openFile(t, path), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	e := x.prefix / 2 // a checkpoint of the shared part
+	damaged := root.cps.at(e)
+	g, err := os.OpenFile(idx, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.WriteAt([]byte{^byte(damaged.off)}, int64(headerLen+e*entryLen+8))
+	g.Close()
+	if _, refused := checkNeverWrong(t, x, data, make([]byte, minBuffer)); refused == 0 {
+		t.Fatal("no line refused after a shared checkpoint was overwritten")
+	}
+	if _, err := readLine(x, bytes.NewReader(data), damaged.line, make([]byte, minBuffer)); !errors.Is(err, ErrIndexChanged) {
+		t.Fatalf("line %d, at the damaged checkpoint: %v; want ErrIndexChanged", damaged.line, err)
+	}
+	if err := x.writeFile(filepath.Join(dir, "out.idx"), nil); !errors.Is(err, ErrIndexChanged) {
+		t.Fatalf("writing the extended index: %v; want ErrIndexChanged", err)
 	}
 }

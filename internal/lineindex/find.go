@@ -100,13 +100,9 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 		return Line{}, fmt.Errorf("lineindex: Find needs a buffer of at least %d bytes", minBuffer)
 	}
 	b := block{ix: ix, src: src, buf: buf, n: n}
-	if ix.m == nil {
-		b.cp, b.next = ix.cps.block(n)
-	} else {
-		var err error
-		if b.cp, b.next, err = ix.mappedBlock(n, buf); err != nil {
-			return Line{}, err
-		}
+	var err error
+	if b.cp, b.next, err = ix.around(n, buf); err != nil {
+		return Line{}, err
 	}
 	// Scan back from the next checkpoint when the line is nearer to it, in
 	// a block of short lines that all end with a newline.

@@ -72,10 +72,10 @@ func encode(t testing.TB, ix *Index) []byte {
 	t.Helper()
 	enc, err := ix.marshal()
 	if err != nil {
-		t.Fatalf("MarshalBinary: %v", err)
+		t.Fatalf("encode: %v", err)
 	}
 	if int64(len(enc)) != ix.EncodedLen() {
-		t.Fatalf("MarshalBinary gave %d bytes, EncodedLen says %d", len(enc), ix.EncodedLen())
+		t.Fatalf("encode gave %d bytes, EncodedLen says %d", len(enc), ix.EncodedLen())
 	}
 	return enc
 }
@@ -386,4 +386,17 @@ func withPaths(opts LoadOptions, paths []string) LoadOptions {
 	opts.Paths = paths
 	opts.Build.Settle = noSettle
 	return opts
+}
+
+// marshal returns ix's encoding in one piece.
+func (ix *Index) marshal() ([]byte, error) {
+	h, err := ix.header()
+	if err != nil {
+		return nil, err
+	}
+	body := make([]byte, ix.bodyLen())
+	if err := ix.copyBody(body); err != nil {
+		return nil, err
+	}
+	return append(h[:], body...), nil
 }

@@ -112,7 +112,8 @@ func save(ix *Index, paths []string, src fs.FileInfo) (path string, passed, err 
 // Save writes ix, the index of the open file src, to the first of paths
 // where it can be written (as Load does) and returns it as read back from
 // there, where its body is mapped rather than held in memory, and that
-// path; or ix itself, with the reasons it could be saved nowhere.
+// path; or ix itself, with the reasons it could be saved nowhere. ix is
+// still the caller's to close.
 func (ix *Index) Save(paths []string, src *os.File) (*Index, string, error) {
 	fi, err := src.Stat()
 	if err != nil {
@@ -223,6 +224,7 @@ func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 	l.Path, l.Passed, l.SaveErr = save(l.Index, opts.Paths, src)
 	if l.SaveErr == nil {
 		if saved, err := l.Index.reopen(l.Path); err == nil {
+			l.Index.Close()
 			l.Index = saved
 		}
 	}

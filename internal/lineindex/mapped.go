@@ -1,14 +1,12 @@
 package lineindex
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io/fs"
 	"os"
 	"runtime"
-	"slices"
 	"sync/atomic"
 )
 
@@ -38,13 +36,25 @@ func (indexChanged) Is(target error) bool { return target == ErrMismatch }
 // errNotMapped sends ReadFile to Decode.
 var errNotMapped = errors.New("not mapped")
 
-// mapping is a read-only shared mapping of an index file.
+// mapping is a read-only shared mapping of an index file. Indexes
+// extended in memory share it with the index they grew from (see
+// Index.base): it is unmapped when the last of them is closed, or when
+// none can be reached any more.
 type mapping struct {
 	data   []byte
-	closed atomic.Bool
+	users  atomic.Int64 // indexes using it and not closed
+	closed atomic.Bool  // unmapped
 }
 
-func (m *mapping) close() error {
+// release ends one index's use of m.
+func (m *mapping) release() error {
+	if m.users.Add(-1) > 0 {
+		return nil
+	}
+	return m.unmap()
+}
+
+func (m *mapping) unmap() error {
 	if m.closed.Swap(true) {
 		return nil
 	}
@@ -82,13 +92,15 @@ func readMapped(f *os.File) (*Index, error) {
 		return nil, errNotMapped
 	}
 	ix.m = &mapping{data: data}
+	ix.m.users.Store(1)
 	ix.cps = table(data[headerLen:])
 	if err := ix.checkMapped(int(k), bodyCRC); err != nil {
-		ix.m.close()
+		ix.m.unmap()
 		return nil, err
 	}
-	// A forgotten Close must not leak the mapping.
-	runtime.AddCleanup(ix, func(m *mapping) { m.close() }, ix.m)
+	// A forgotten Close must not leak the mapping. Indexes that share it
+	// hold ix, so none is left when ix cannot be reached.
+	runtime.AddCleanup(ix, func(m *mapping) { m.unmap() }, ix.m)
 	return ix, nil
 }
 
@@ -136,33 +148,6 @@ func (ix *Index) guard(f func() error) error {
 	return err
 }
 
-// mappedBlock is table.block for a mapped body, which may have been
-// overwritten since it was checked. The two checkpoints are read from a
-// copy of their chunks in scratch (at least sumLen bytes), which is
-// verified against the chunks' sums; that they bracket n then proves them
-// right, even if damage elsewhere misled the search.
-func (ix *Index) mappedBlock(n int64, scratch []byte) (cp, next checkpoint, err error) {
-	err = ix.guard(func() error {
-		i := ix.cps.search(n)
-		chunk, first, ok := ix.checkedChunk(i, scratch)
-		if !ok {
-			return ErrIndexChanged
-		}
-		cp = chunk.at(i - first)
-		if i+1-first == chunk.len() {
-			if chunk, first, ok = ix.checkedChunk(i+1, scratch); !ok {
-				return ErrIndexChanged
-			}
-		}
-		next = chunk.at(i + 1 - first)
-		if cp.line > n || n >= next.line {
-			return ErrIndexChanged
-		}
-		return nil
-	})
-	return cp, next, err
-}
-
 // checkedChunk copies the chunk that holds checkpoint i to scratch, and
 // returns the copy, the position of its first checkpoint, and whether it
 // has the chunk's sum. Summing the copy, not the mapping, makes sure that
@@ -174,40 +159,16 @@ func (ix *Index) checkedChunk(i int, scratch []byte) (chunk table, first int, ok
 	return chunk, c * sumLen / entryLen, crc32.Checksum(chunk, castagnoli) == ix.sums[c]
 }
 
-// sumChunks returns the CRC-32C of each sumLen-byte chunk of body.
-func sumChunks(body []byte) []uint32 {
-	sums := make([]uint32, 0, (len(body)+sumLen-1)/sumLen)
-	for c := range slices.Chunk(body, sumLen) {
-		sums = append(sums, crc32.Checksum(c, castagnoli))
-	}
-	return sums
-}
-
-// copyBody copies the body to dst: for a mapped index, checked against the
-// sums taken when it was read.
-func (ix *Index) copyBody(dst []byte) error {
-	if ix.m == nil {
-		copy(dst, ix.cps)
-		return nil
-	}
-	err := ix.guard(func() error {
-		copy(dst, ix.cps)
-		return nil
-	})
-	if err == nil && !slices.Equal(sumChunks(dst[:len(ix.cps)]), ix.sums) {
-		err = ErrIndexChanged
-	}
-	return err
-}
-
-// Close releases the mapping of an index read from a file; the index must
-// not be used afterwards, nor while Close runs. For an index built or
-// decoded into memory it does nothing. Calling it again does nothing.
+// Close releases the mapping of an index read from a file, or extended
+// from one; the index must not be used afterwards, nor while Close runs.
+// For an index built or decoded into memory it does nothing. Calling it
+// again does nothing.
 func (ix *Index) Close() error {
-	if ix.m == nil {
+	root := ix.root()
+	if root.m == nil || ix.closed.Swap(true) {
 		return nil
 	}
-	return ix.m.close()
+	return root.m.release()
 }
 
 // reopen returns ix as saved at path, read back from the file, where its
@@ -224,20 +185,4 @@ func (ix *Index) reopen(path string) (*Index, error) {
 		return nil, fmt.Errorf("%s holds another index", path)
 	}
 	return r, nil
-}
-
-// sameBody tells whether ix and o have the same body: for a mapped one, the
-// body its sums describe, which is the one its look-ups check against.
-func (ix *Index) sameBody(o *Index) bool {
-	if ix.m == nil && o.m == nil {
-		return bytes.Equal(ix.cps, o.cps)
-	}
-	return len(ix.cps) == len(o.cps) && slices.Equal(ix.chunkSums(), o.chunkSums())
-}
-
-func (ix *Index) chunkSums() []uint32 {
-	if ix.m != nil {
-		return ix.sums
-	}
-	return sumChunks(ix.cps)
 }

@@ -127,6 +127,7 @@ import (
 	"io/fs"
 	"math/bits"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -173,14 +174,14 @@ func (t table) line(i int) int64 { return int64(binary.LittleEndian.Uint64(t[i*e
 
 // block returns the last checkpoint at or before line n and the one after it.
 func (t table) block(n int64) (checkpoint, checkpoint) {
-	i := t.search(n)
+	i := t.search(n, t.len())
 	return t.at(i), t.at(i + 1)
 }
 
-// search returns the position of the last checkpoint at or before line n,
-// for 1 <= n < the sentinel's line.
-func (t table) search(n int64) int {
-	lo, hi := 0, t.len()-1 // line(lo) <= n < line(hi)
+// search returns the position of the last of the first k checkpoints that
+// is at or before line n, for line(0) <= n (and n < the sentinel's line).
+func (t table) search(n int64, k int) int {
+	lo, hi := 0, k // line(lo) <= n < line(hi), or hi == k
 	for hi-lo > 1 {
 		mid := int(uint(lo+hi) >> 1)
 		if t.line(mid) <= n {
@@ -221,12 +222,21 @@ type Index struct {
 	// unchanged, for an index made by extend, is how many of its lines
 	// were those of the index it extends, byte for byte.
 	unchanged int64
-	cps       table // sentinel included; in the heap, or in m
+	// The table is cps, sentinel included: in the heap, or in m. An index
+	// extended in memory shares the table of the index it grew from, its
+	// base: its table is the first prefix checkpoints of base's, then cps,
+	// its own, in the heap. Extending it again gives another index on the
+	// same base, so that an extension copies only what was added since
+	// that base was read or built.
+	cps    table
+	base   *Index
+	prefix int
 	// m is the mapping of the index file that holds cps, and sums the
 	// CRC-32C of each sumLen-byte chunk of cps, taken when it was checked;
 	// both nil for an index in the heap.
-	m    *mapping
-	sums []uint32
+	m      *mapping
+	sums   []uint32
+	closed atomic.Bool
 }
 
 // meta is what the header says about the source and the table.
@@ -273,7 +283,7 @@ func (ix *Index) Tag() string {
 }
 
 // EncodedLen returns the size in bytes of the encoded index.
-func (ix *Index) EncodedLen() int64 { return headerLen + int64(len(ix.cps)) }
+func (ix *Index) EncodedLen() int64 { return headerLen + ix.bodyLen() }
 
 // corruptError reports an index file that cannot be decoded.
 type corruptError struct {
@@ -481,16 +491,16 @@ func (tc *tableCheck) add(t table) error {
 	return nil
 }
 
-// marshal encodes the index in the format described in the package
-// documentation.
-func (ix *Index) marshal() ([]byte, error) {
-	le := binary.LittleEndian
-	buf := make([]byte, ix.EncodedLen())
-	h, body := buf[:headerLen], buf[headerLen:]
-	if err := ix.copyBody(body); err != nil {
+// header encodes the index's header, in the format described in the
+// package documentation; its body follows, as eachBodyPiece gives it.
+func (ix *Index) header() (*[headerLen]byte, error) {
+	bodyCRC, err := ix.bodySum()
+	if err != nil {
 		return nil, err
 	}
-	copy(h, magic)
+	le := binary.LittleEndian
+	h := new([headerLen]byte)
+	copy(h[:], magic)
 	le.PutUint32(h[8:], version)
 	le.PutUint32(h[12:], headerLen)
 	le.PutUint32(h[16:], uint32(ix.spacing))
@@ -499,15 +509,15 @@ func (ix *Index) marshal() ([]byte, error) {
 	le.PutUint64(h[32:], uint64(ix.size))
 	le.PutUint64(h[40:], uint64(ix.modTime))
 	le.PutUint64(h[48:], uint64(ix.lines))
-	le.PutUint64(h[56:], uint64(ix.cps.len()))
+	le.PutUint64(h[56:], uint64(ix.bodyLen()/entryLen))
 	copy(h[64:96], ix.fingerprint[:])
 	le.PutUint32(h[96:], ix.content())
-	le.PutUint32(h[128:], ix.segs)
-	le.PutUint32(h[132:], ix.partial)
+	le.PutUint32(h[100:], bodyCRC)
 	le.PutUint64(h[104:], uint64(ix.changeTime))
 	le.PutUint64(h[112:], ix.dev)
 	le.PutUint64(h[120:], ix.ino)
-	le.PutUint32(h[100:], crc32.Checksum(body, castagnoli))
+	le.PutUint32(h[128:], ix.segs)
+	le.PutUint32(h[132:], ix.partial)
 	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
-	return buf, nil
+	return h, nil
 }

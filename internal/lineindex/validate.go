@@ -67,7 +67,7 @@ func (ix *Index) verify(ctx context.Context, f *os.File, opts BuildOptions) erro
 	if err != nil {
 		return err
 	}
-	cps := make([]byte, len(ix.cps))
+	cps := make([]byte, ix.bodyLen())
 	if err := ix.copyBody(cps); err != nil {
 		return err
 	}

@@ -578,8 +578,8 @@ func TestIndexWithoutIdentity(t *testing.T) {
 		func(ix *Index) { ix.dev, ix.ino = 0, 0 },
 		func(ix *Index) { ix.changeTime = 0 },
 	} {
-		c := *ix
-		clear(&c)
+		c := &Index{meta: ix.meta, cps: ix.cps}
+		clear(c)
 		err := c.validate(f)
 		wantStale(t, err, "an index without identity")
 	}

@@ -42,7 +42,7 @@ func (ix *Index) writeFile(path string, src fs.FileInfo) (err error) {
 			err = &writeError{path: path, err: err}
 		}
 	}()
-	data, err := ix.marshal()
+	h, err := ix.header()
 	if err != nil {
 		return err
 	}
@@ -69,7 +69,13 @@ func (ix *Index) writeFile(path string, src fs.FileInfo) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
+	if _, err = tmp.Write(h[:]); err != nil {
+		return err
+	}
+	if err = ix.eachBodyPiece(make([]byte, writeBuffer), func(p []byte) error {
+		_, err := tmp.Write(p)
+		return err
+	}); err != nil {
 		return err
 	}
 	if err = tmp.Chmod(0o644); err != nil {

@@ -183,6 +183,9 @@ func (s *Server) extend(ctx context.Context) error {
 		if err != nil {
 			s.log.Warn("extended index not saved; serving it from memory", "file", s.cfg.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
+		if saved != x {
+			x.Close()
+		}
 		x, index, s.saved = saved, path, time.Now()
 	} else {
 		index = g.index // the saved index, which a restart extends
