@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the performance harness (P1-P8 of docs/performance.md).
+# bench/run.sh: the performance harness (P1-P9 of docs/performance.md).
 # See bench/README.md. Run from the repository root, as root:
 #
 #   bench/run.sh            full run, 1 GiB file (< 10 min)
@@ -211,7 +211,7 @@ LONGFILE=$DATA/longline-$LONG.txt
 gen "$LONGFILE" $((LONG + 1)) -long-line "$LONG"
 cat "$FILE" "$LONGFILE" >/dev/null # into the page cache
 
-read -r P_NGINX P_FLOOR P_LINED P_LONG P_PROF P_PPROF <<<"$("$BT" freeport 6 | tr '\n' ' ')"
+read -r P_NGINX P_FLOOR P_LINED P_LONG P_PROF P_PPROF P_GROW <<<"$("$BT" freeport 7 | tr '\n' ' ')"
 
 {
 	echo "date:    $(date -u +%FT%TZ)"
@@ -522,6 +522,60 @@ if [ "$LINED_OK" = 1 ]; then
 	addexits "$RESTART_EXIT"
 	row P6 "lined exec -> first 200 on /readyz, $(human "$SIZE") file, valid index" "$(pf %.1fms "$T6")" "" "" "<= 50 ms" "$(verdict "$T6" '<=' 50)"
 fi
+
+# ---------------------------------------------------------------- P9: a growing file
+
+# A copy of the file grows here: its index is extended after each 1 MiB
+# append, and built anew with --force to compare. mkindex's own clock
+# ("extended ... in Xs", "indexed ... in Ys") leaves out the process start
+# and the index write, which are the same for both; the wall times keep them.
+GROW=$WORK/grow.txt
+log "P9: mkindex after a 1 MiB append vs mkindex --force, $(human "$SIZE") file, $R_TIME times each"
+cp "$FILE" "$GROW"
+head -c 1048576 "$FILE" >"$WORK/mib.txt" # ends inside a line: the next append extends it
+"$BIN/mkindex" --settle 0 --index "$GROW.idx" "$GROW" 2>>"$RES/mkindex.log" || die "mkindex failed on $GROW"
+: >"$RES/p9-extend.txt" && : >"$RES/p9-full.txt"
+for _ in $(seq "$R_TIME"); do
+	cat "$WORK/mib.txt" >>"$GROW"
+	"$BT" time -- "$BIN/mkindex" --index "$GROW.idx" "$GROW" 2>"$WORK/p9.log" | tr '\n' ' ' >>"$RES/p9-extend.txt"
+	sed -n 's/.* extended by [0-9]* lines in \([0-9.]*\)s: .*/\1/p' "$WORK/p9.log" >>"$RES/p9-extend.txt"
+	cat "$WORK/p9.log" >>"$RES/mkindex.log"
+	"$BT" time -- "$BIN/mkindex" --force --settle 0 --index "$GROW.idx" "$GROW" 2>"$WORK/p9.log" | tr '\n' ' ' >>"$RES/p9-full.txt"
+	sed -n 's/.* indexed .* in \([0-9.]*\)s (.*/\1/p' "$WORK/p9.log" >>"$RES/p9-full.txt"
+	cat "$WORK/p9.log" >>"$RES/mkindex.log"
+done
+awk 'NF != 4 || $3 != 0 {exit 1}' "$RES/p9-extend.txt" "$RES/p9-full.txt" ||
+	die "mkindex did not extend, or did not index, the grown file (see $RES/mkindex.log)"
+T9X=$(cut -d' ' -f4 "$RES/p9-extend.txt" | median) T9F=$(cut -d' ' -f4 "$RES/p9-full.txt" | median)
+W9X=$(cut -d' ' -f1 "$RES/p9-extend.txt" | median) W9F=$(cut -d' ' -f1 "$RES/p9-full.txt" | median)
+R9=$(calc "100 * $T9X / $T9F")
+row P9 "mkindex after a 1 MiB append, $(human "$SIZE") file (mkindex's clock; wall)" "$(pf %.1fms "$(calc "$T9X * 1000")"); wall $(pf %.0fms "$(calc "$W9X * 1000")")" \
+	"--force $(pf %.0fms "$(calc "$T9F * 1000")"); wall $(pf %.0fms "$(calc "$W9F * 1000")")" \
+	"$(pf %.1f%% "$R9"); wall $(pf %.0f%% "$(calc "100 * $W9X / $W9F")")" "<= 5%" "$(verdict "$R9" '<=' 5)"
+if [ "$LINED_OK" = 1 ]; then
+	printf '\n' >>"$GROW" # the appends below start a line of their own
+	MG=$(wc -l <"$GROW")
+	start_lined GROW_PID "$P_GROW" "$GROW"
+	log "P9: lined while 1,000 lines are appended every 20 ms for ${DURATION}s, wrk -t1 -c100 reading lines 1..$MG"
+	"$BT" append -url "http://127.0.0.1:$P_GROW" -file "$GROW" -start "$MG" -lines 1000 -every 20ms -for "${DURATION}s" \
+		>"$RES/p9-append.txt" 2>&1 &
+	APPEND_PID=$!
+	track "$APPEND_PID"
+	wrk_run lined-growing "http://127.0.0.1:$P_GROW" 100 "$RES/wrk/lined-growing.txt" "$MG"
+	wait "$APPEND_PID" || die "appending to $GROW failed: $(cat "$RES/p9-append.txt")"
+	untrack "$APPEND_PID"
+	stop "$GROW_PID"
+	addexits "$STOP_RC"
+	read -r _ B9 _ MED9 _ MAX9 <"$RES/p9-append.txt"
+	E9=$(($(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout)))
+	N9=$(kv "$line" status)
+	[ "$E9" = 0 ] && [ "$N9" = 0 ] || { ERRS_OK=0; errs_list+="${errs_list:+; }lined while the file grows: $E9 socket errors, $N9 non-2xx"; }
+	row P9 "lined, 1,000 lines appended every 20 ms; wrk -c100 on older lines" "$(kr "$(kv "$line" rps)") req/s, $N9 non-2xx, $E9 socket errors" \
+		"" "" "older lines: 0 non-2xx" "$([ "$E9$N9" = 00 ] && echo PASS || echo FAIL)"
+	row P9 "lined: a new line answers 200 after its write ($B9 batches)" "median $(pf %.0fms "$MED9"), max $(pf %.0fms "$MAX9")" \
+		"" "" "<= 1 s (stretch 100 ms)" "$(verdict "$MAX9" '<=' 1000)"
+fi
+rm -f "$GROW" "$GROW.idx"
 
 # ---------------------------------------------------------------- P7: one long line
 

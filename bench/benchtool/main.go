@@ -9,6 +9,7 @@
 //	benchtool memwatch -pid P [-interval 20ms] [-for D]   (until SIGTERM, or D, or P exits)
 //	benchtool mem -pid P
 //	benchtool time [-o FILE] [-timeout D] -- CMD ARGS...
+//	benchtool append -url U -file F [-start N] [-lines 1000] [-every 20ms] [-for 10s]
 package main
 
 import (
@@ -17,12 +18,14 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail("usage: benchtool freeport|wait-http|startup|memwatch|mem|time ...")
+		fail("usage: benchtool freeport|wait-http|startup|memwatch|mem|time|append ...")
 	}
 	cmd, args := os.Args[1], os.Args[2:]
 	switch cmd {
@@ -47,6 +50,8 @@ func main() {
 		mem(args)
 	case "time":
 		timeCmd(args)
+	case "append":
+		appendLines(args)
 	default:
 		fail("unknown subcommand %q", cmd)
 	}
@@ -300,4 +305,96 @@ func timeCmd(args []string) {
 		maxrss = ru.Maxrss // KiB on Linux
 	}
 	fmt.Printf("%.6f %d %d\n", wall.Seconds(), maxrss, exitCode(err))
+}
+
+// appendLines appends -lines lines to -file every -every for -for, and asks
+// the lined at -url (http://HOST:PORT) for each batch's last line until it
+// answers 200 with it. It prints the batches and the median and greatest
+// time from a batch's write to that answer, in milliseconds:
+// "batches N median_ms M max_ms X".
+func appendLines(args []string) {
+	fs := flag.NewFlagSet("append", flag.ExitOnError)
+	url := fs.String("url", "", "lined's base URL")
+	file := fs.String("file", "", "the file lined serves")
+	lines := fs.Int("lines", 1000, "lines per batch")
+	every := fs.Duration("every", 20*time.Millisecond, "time between batches")
+	total := fs.Duration("for", 10*time.Second, "how long")
+	start := fs.Int("start", -1, "lines already in the file (default: count them)")
+	fs.Parse(args)
+	f, err := os.OpenFile(*file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		fail("%v", err)
+	}
+	defer f.Close()
+	n := *start
+	if n < 0 {
+		if n, err = countLines(*file); err != nil {
+			fail("%v", err)
+		}
+	}
+	type batch struct {
+		last    int
+		line    string
+		written time.Time
+	}
+	batches := make(chan batch, 1<<14)
+	done := make(chan []time.Duration)
+	go func() {
+		var took []time.Duration
+		client := &http.Client{Timeout: 5 * time.Second}
+		for b := range batches {
+			for {
+				resp, err := client.Get(fmt.Sprintf("%s/lines/%d", *url, b.last))
+				if err == nil {
+					body, _ := io.ReadAll(io.LimitReader(resp.Body, int64(len(b.line))+1))
+					resp.Body.Close()
+					if resp.StatusCode == 200 && string(body) == b.line {
+						break
+					}
+				}
+				if time.Since(b.written) > 10*time.Second {
+					fail("line %d not served within 10 s of its write", b.last)
+				}
+				time.Sleep(time.Millisecond)
+			}
+			took = append(took, time.Since(b.written))
+		}
+		done <- took
+	}()
+	tick := time.NewTicker(*every)
+	for end := time.Now().Add(*total); time.Now().Before(end); {
+		var b strings.Builder
+		var last string
+		for range *lines {
+			n++
+			last = fmt.Sprintf("appended line %d, %s\n", n, strings.Repeat("z", n%90))
+			b.WriteString(last)
+		}
+		if _, err := f.WriteString(b.String()); err != nil {
+			fail("%v", err)
+		}
+		batches <- batch{n, last, time.Now()}
+		<-tick.C
+	}
+	tick.Stop()
+	close(batches)
+	took := <-done
+	slices.Sort(took)
+	fmt.Printf("batches %d median_ms %.1f max_ms %.1f\n", len(took),
+		float64(took[len(took)/2])/1e6, float64(took[len(took)-1])/1e6)
+}
+
+func countLines(path string) (int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<30)
+	for sc.Scan() {
+		n++
+	}
+	return n, sc.Err()
 }
