@@ -25,6 +25,9 @@ type damage struct {
 	idx  []byte
 }
 
+// restampedCase is the damage that is a status change to the tools.
+const restampedCase = "resealed header, other ctime"
+
 // R5: a damaged index is detected and rebuilt by the tools, end to end,
 // and never yields a wrong line. For a small index (a 40 KiB file, 4
 // checkpoints: 192 bytes): every byte flipped (XOR 0xFF), every single bit
@@ -99,7 +102,10 @@ func TestR5IndexDamage(t *testing.T) {
 		cases = append(cases, damage{fmt.Sprintf("format version %d", v), testkit.Reseal(b)})
 	}
 	// The header sealed again after a change in its recorded source:
-	// caught by the comparison with the file, not by a checksum.
+	// caught by the comparison with the file, not by a checksum. Only
+	// the status change time differing is what a chmod looks like: the
+	// index is taken after a fingerprint check, and saved again with the
+	// file's time, which makes it the good one (restamp).
 	for _, f := range []struct {
 		name string
 		off  int
@@ -149,7 +155,10 @@ func TestR5IndexDamage(t *testing.T) {
 			}
 			return
 		}
-		if !refused.Match(r.stderr) {
+		switch {
+		case c.name == restampedCase && len(r.stderr) > 0:
+			t.Errorf("%s: getline's stderr %q; want nothing, as after a chmod", c.name, r.stderr)
+		case c.name != restampedCase && !refused.Match(r.stderr):
 			t.Errorf("%s: getline's stderr %q does not say the index was refused", c.name, r.stderr)
 		}
 		m := regexp.MustCompile(`index is (\w+: [^:0-9\n]+)`).FindSubmatch(r.stderr)

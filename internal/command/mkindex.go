@@ -113,6 +113,8 @@ func indexFile(ctx context.Context, name string, opts lineindex.LoadOptions, che
 	switch {
 	case check:
 		return fmt.Sprintf("%s: index OK: %s", name, describeIndex(l.Index, l.Path)), nil
+	case l.Restamped:
+		return fmt.Sprintf("%s: index up to date, only the file's status changed (fingerprint checked): %s", name, describeIndex(l.Index, l.Path)), nil
 	case !l.Built:
 		return fmt.Sprintf("%s: index up to date: %s", name, describeIndex(l.Index, l.Path)), nil
 	case l.SaveErr != nil:

@@ -266,7 +266,7 @@ func TestBuildEmptyAndTinyFiles(t *testing.T) {
 		}
 		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
 		checkAllLines(t, roundTrip(t, ix), []byte(data), make([]byte, minBuffer))
-		if err := ix.validate(openFile(t, path)); err != nil {
+		if err := validErr(ix, openFile(t, path)); err != nil {
 			t.Errorf("%q: Validate: %v", data, err)
 		}
 	}

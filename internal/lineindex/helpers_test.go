@@ -400,3 +400,9 @@ func (ix *Index) marshal() ([]byte, error) {
 	}
 	return append(h[:], body...), nil
 }
+
+// validErr is ix.validate's error.
+func validErr(ix *Index, f *os.File) error {
+	_, err := ix.validate(f)
+	return err
+}

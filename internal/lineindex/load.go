@@ -47,15 +47,16 @@ var ErrNoIndex = errors.New("no index")
 // why the first index found was refused (a *corruptError, a *staleError or
 // an I/O error), or is ErrNoIndex.
 func open(f *os.File, paths []string) (*Index, string, error) {
-	ix, path, _, err := find(f, paths)
+	ix, path, _, _, err := find(f, paths)
 	return ix, path, err
 }
 
 // find returns the first index among paths that is intact and describes f
-// as it is now, and its path; else, as open does, why there is none, and
-// the first intact index of f as it was before it grew, if there is one
-// (see Index.grown), to extend.
-func find(f *os.File, paths []string) (ix *Index, path string, grown *Index, err error) {
+// as it is now, its path, and whether it was restamped (see
+// Index.validate); else, as open does, why there is none, and the first
+// intact index of f as it was before it grew, if there is one (see
+// Index.grown), to extend.
+func find(f *os.File, paths []string) (ix *Index, path string, restamped bool, grown *Index, err error) {
 	var refused error
 	now := stamp{}
 	if fi, err := f.Stat(); err == nil {
@@ -64,11 +65,12 @@ func find(f *os.File, paths []string) (ix *Index, path string, grown *Index, err
 	for _, p := range paths {
 		ix, err := readFile(p)
 		if err == nil {
-			if err = ix.validate(f); err == nil {
+			var restamped bool
+			if restamped, err = ix.validate(f); err == nil {
 				if grown != nil {
 					grown.Close()
 				}
-				return ix, p, nil, nil
+				return ix, p, restamped, nil, nil
 			}
 			if grown == nil && ix.grown(now) {
 				grown = ix
@@ -83,7 +85,7 @@ func find(f *os.File, paths []string) (ix *Index, path string, grown *Index, err
 	if refused == nil {
 		refused = ErrNoIndex
 	}
-	return nil, "", grown, refused
+	return nil, "", false, grown, refused
 }
 
 // save writes ix, the index of src, to the first of paths where it can be
@@ -159,8 +161,13 @@ type Loaded struct {
 	// index would not do, Took how long it took (waiting for the file to
 	// settle included), Passed why the places before Path were passed
 	// over, and SaveErr why it could not be saved anywhere, if it could not.
-	Built        bool
-	Extended     bool
+	Built    bool
+	Extended bool
+	// Restamped tells that only the file's status had changed since the
+	// index was saved (chmod, chown, a link, a rename): the index was
+	// used after a fingerprint check, and saved again with the new status
+	// change time, if it could be.
+	Restamped    bool
 	ExtendedFrom int64
 	Reason       error
 	Took         time.Duration
@@ -180,9 +187,17 @@ func Load(ctx context.Context, f *os.File, opts LoadOptions) (Loaded, error) {
 	reason := opts.Rebuild
 	var l Loaded
 	if reason == nil {
-		ix, path, grown, err := find(f, opts.Paths)
+		ix, path, restamped, grown, err := find(f, opts.Paths)
 		if err == nil {
-			return Loaded{Index: ix, Path: path}, nil
+			if restamped && !opts.NoSave {
+				// Saved with the new time, the index is trusted next
+				// time without reading the file. If it cannot be, it
+				// is checked again, as now: nothing to report.
+				if fi, err := f.Stat(); err == nil {
+					_ = ix.writeFile(path, fi)
+				}
+			}
+			return Loaded{Index: ix, Path: path, Restamped: restamped}, nil
 		}
 		reason = err
 		if grown != nil {

@@ -130,7 +130,7 @@ func TestBuildWaitsToSettle(t *testing.T) {
 	if now := time.Now(); now.Before(changed.Add(settle)) || len(waits) != 1 || waits[0] > settle {
 		t.Errorf("Build returned %v after the change, waits %v; want one wait, done %v after it", now.Sub(changed), waits, settle)
 	}
-	if err := ix.validate(f); err != nil {
+	if err := validErr(ix, f); err != nil {
 		t.Errorf("Validate: %v", err)
 	}
 

@@ -23,15 +23,26 @@ import (
 // (the fingerprint's samples and the last checkpoint's block), once per
 // stamp, and reads of them go on. A change to old bytes that comes with an
 // append, outside what that check reads, is not seen (see Index.extend).
+//
+// A file whose status alone changed (chmod, chown, a link, a rename: only
+// its status change time moved) is a change, unless Unwritten says that it
+// was not written to: then its fingerprint is checked, once per stamp, and
+// reads go on if it matches.
 type Source struct {
 	f  *os.File
 	fd int // f's descriptor, valid while f is open
 	ix *Index
 	st stamp
+	// Unwritten, if set, tells whether the file is known not to have
+	// been written to since it had the stamp of the index: no write, no
+	// truncation, which a rewrite that put the times back would be. It
+	// is set before the Source is used.
+	Unwritten func() bool
 	// grown is the latest stamp of the file, larger than indexed, at
-	// which its indexed bytes were checked; nil if none yet.
-	grown atomic.Pointer[stamp]
-	mu    sync.Mutex // one check of a grown file at a time
+	// which its indexed bytes were checked; restamped the latest with
+	// only the status change time moved; nil if none yet.
+	grown, restamped atomic.Pointer[stamp]
+	mu               sync.Mutex // one check of a stamp at a time
 }
 
 // Source returns f, the file ix describes, read as ix's version. The
@@ -79,6 +90,8 @@ func (s *Source) State() State {
 		return Changed
 	case st == s.st:
 		return Same
+	case s.st.statusOnly(st):
+		return s.statusChanged(st)
 	case st.size == s.st.size && st.dev == s.st.dev && st.ino == s.st.ino:
 		// The times moved and the size did not, yet: an append stamps
 		// the times when it starts and moves the size as it copies. Give
@@ -112,4 +125,30 @@ func (s *Source) State() State {
 	}
 	s.grown.Store(&st)
 	return Grown
+}
+
+// statusChanged is State for a file whose status alone changed, to st.
+func (s *Source) statusChanged(st stamp) State {
+	if r := s.restamped.Load(); r != nil && *r == st {
+		return Same
+	}
+	if s.Unwritten == nil {
+		return Changed
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.restamped.Load(); r != nil && *r == st {
+		return Same
+	}
+	if !s.Unwritten() {
+		return Changed
+	}
+	if fp, err := fingerprint(s.f, s.st.size); err != nil || fp != s.ix.fingerprint {
+		return Changed
+	}
+	if again, err := fstat(s.f, s.fd); err != nil || again != st {
+		return Changed // checked again at the next read
+	}
+	s.restamped.Store(&st)
+	return Same
 }

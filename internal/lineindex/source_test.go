@@ -3,7 +3,12 @@ package lineindex
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/lined/lined/internal/testkit"
 )
@@ -61,5 +66,84 @@ func TestWriteToCutWhenTheFileChanges(t *testing.T) {
 	}
 	if bytes.ContainsRune(out.Bytes(), 'B') {
 		t.Errorf("bytes of the new version were written")
+	}
+}
+
+// TestStatusOnlyChange: a chmod, a hard link or a rename moves only the
+// status change time. Load takes the saved index after a fingerprint check
+// and saves it again with the new time; a Source reads on if told the file
+// was not written to. A sampled byte changed with the times put back is
+// still a change, for both.
+func TestStatusOnlyChange(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the status change time is read on Linux only")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	data := numberedLines(5000, 9)
+	path := testkit.WriteFile(t, dir, "src", data)
+	paths := []string{path + ".idx"}
+	load := func() Loaded {
+		t.Helper()
+		l, err := Load(t.Context(), openFile(t, path), LoadOptions{Paths: paths, Build: BuildOptions{Settle: noSettle}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Index.Close() })
+		return l
+	}
+	first := load()
+	src := first.Index.Source(openFile(t, path))
+	unwritten := true
+	src.Unwritten = func() bool { return unwritten }
+	changes := []struct {
+		name   string
+		change func() error
+	}{
+		{"chmod", func() error { return os.Chmod(path, 0o600) }},
+		{"hard link", func() error { return os.Link(path, filepath.Join(dir, "link")) }},
+		{"rename", func() error {
+			if err := os.Rename(path, path+".new"); err != nil {
+				return err
+			}
+			return os.Rename(path+".new", path)
+		}},
+	}
+	for _, c := range changes {
+		time.Sleep(10 * time.Millisecond) // past a tick of the file system's clock
+		if err := c.change(); err != nil {
+			t.Fatal(err)
+		}
+		if got := src.State(); got != Same {
+			t.Errorf("%s: Source.State = %v, want Same", c.name, got)
+		}
+		l := load()
+		if l.Built || !l.Restamped {
+			t.Errorf("%s: Load built %v (%v), restamped %v; want the saved index, restamped", c.name, l.Built, l.Reason, l.Restamped)
+		}
+		if l := load(); l.Built || l.Restamped {
+			t.Errorf("%s, loaded again: built %v, restamped %v; want the index saved with the new time", c.name, l.Built, l.Restamped)
+		}
+	}
+	if got, err := readLine(first.Index, src, 4000, make([]byte, 4096)); err != nil || !bytes.Equal(got, naiveLines(data)[3999]) {
+		t.Errorf("line 4000 after the changes: %q, %v", got, err)
+	}
+
+	// Not told: a status change is a change.
+	time.Sleep(10 * time.Millisecond)
+	os.Chmod(path, 0o644)
+	unwritten = false
+	if got := src.State(); got != Changed {
+		t.Errorf("chmod, writes not known: Source.State = %v, want Changed", got)
+	}
+	// A sampled byte changed, the times put back: a change, not a chmod.
+	src = load().Index.Source(openFile(t, path))
+	src.Unwritten = func() bool { return true }
+	changeKeepingTime(t, path, 10, data[10]^0x20)
+	if got := src.State(); got != Changed {
+		t.Errorf("sampled byte changed: Source.State = %v, want Changed", got)
+	}
+	if l := load(); !l.Built || l.Restamped || !strings.Contains(l.Reason.Error(), "fingerprint") {
+		t.Errorf("sampled byte changed: Load built %v (%v), restamped %v; want a build for the fingerprint", l.Built, l.Reason, l.Restamped)
 	}
 }

@@ -41,6 +41,15 @@ func (s stamp) differs(o stamp) string {
 	return ""
 }
 
+// statusOnly tells whether o, a stamp known to the system, is s with only
+// its status change time moved: the file's metadata changed (chmod, chown,
+// a link, a rename), and as far as its size and modification time tell,
+// not its content.
+func (s stamp) statusOnly(o stamp) bool {
+	return s.known() && o.known() && o.changeTime != s.changeTime &&
+		stamp{o.size, o.modTime, s.changeTime, o.dev, o.ino} == s
+}
+
 func utc(ns int64) time.Time { return time.Unix(0, ns).UTC() }
 
 // stampOf returns the stamp of the file fi describes.

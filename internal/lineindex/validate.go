@@ -21,23 +21,36 @@ func stale(format string, args ...any) error {
 // validate checks that the index describes f as it is now: the same file
 // (device and inode), the same size, modification time and status change
 // time, the same fingerprint. It reads a few sampled blocks of f, never the
-// whole file, so it takes about the same time for any size.
-func (ix *Index) validate(f *os.File) error {
+// whole file, so it takes about the same time for any size. If only the
+// status change time moved (see stamp.statusOnly), the fingerprint decides:
+// if it matches, ix takes the new time, and validate says so (restamped).
+// What the fingerprint does not sample is not seen: a rewrite that keeps
+// the size, changes only bytes between the samples and puts the
+// modification time back (rsync --inplace --times can) passes for a chmod.
+func (ix *Index) validate(f *os.File) (restamped bool, err error) {
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return false, err
 	}
-	if why := ix.stamp.differs(stampOf(fi)); why != "" {
-		return stale("%s", why)
+	now := stampOf(fi)
+	why := ix.stamp.differs(now)
+	if why != "" && !ix.stamp.statusOnly(now) {
+		return false, stale("%s", why)
 	}
 	fp, err := fingerprint(f, ix.size)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if fp != ix.fingerprint {
-		return stale("file content differs (fingerprint)")
+	switch {
+	case fp != ix.fingerprint && why != "":
+		return false, stale("%s, and its content differs (fingerprint)", why)
+	case fp != ix.fingerprint:
+		return false, stale("file content differs (fingerprint)")
+	case why != "":
+		ix.changeTime = now.changeTime
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // Check finds the index of f among paths, as Load does, and checks it
@@ -59,7 +72,7 @@ func Check(ctx context.Context, f *os.File, paths []string, opts BuildOptions) (
 // verify checks the index against every byte of f: it validates it, then
 // indexes f again and compares the two, content checksum included.
 func (ix *Index) verify(ctx context.Context, f *os.File, opts BuildOptions) error {
-	if err := ix.validate(f); err != nil {
+	if _, err := ix.validate(f); err != nil {
 		return err
 	}
 	opts.Spacing = ix.spacing

@@ -41,7 +41,10 @@ type generation struct {
 	goneWarned bool // the watcher said the path is gone (watcher only)
 }
 
-func newGeneration(f *os.File, ix *lineindex.Index, index string) *generation {
+// newGeneration returns the generation of f and ix, its index, saved at
+// index; unwritten tells whether f is known not to have been written to
+// since its stat was read for ix (see lineindex.Source.Unwritten).
+func newGeneration(f *os.File, ix *lineindex.Index, index string, unwritten func() bool) *generation {
 	// The Source keeps f's descriptor number: f is closed only when the
 	// last request using this generation releases it, so the number cannot
 	// name another file while a request reads through it.
@@ -49,6 +52,7 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string) *generation {
 		f: f, src: ix.Source(f), ix: ix, index: index,
 		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
 	}
+	g.src.Unwritten = unwritten
 	g.etags = []etagRange{{from: 1, prefix: `"` + ix.Tag() + "-"}}
 	if g.size > 0 {
 		var b [1]byte
@@ -89,8 +93,8 @@ const etagsMergedWithin = 10 * time.Second
 
 // grownTo returns the generation of f, g's file now that it has grown, and
 // x, its index: its first unchanged lines keep their ETags.
-func (g *generation) grownTo(f *os.File, x *lineindex.Index, unchanged int64, index string, now time.Time) *generation {
-	n := newGeneration(f, x, index)
+func (g *generation) grownTo(f *os.File, x *lineindex.Index, unchanged int64, index string, now time.Time, unwritten func() bool) *generation {
+	n := newGeneration(f, x, index, unwritten)
 	var etags []etagRange
 	for _, r := range g.etags {
 		if r.from <= unchanged {

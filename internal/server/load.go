@@ -18,6 +18,7 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 	start := time.Now()
 	lastLog := start
 	defer s.building.Store(false)
+	m := s.notes.mark(f) // before Load reads f's stat
 	l, err := lineindex.Load(ctx, f, lineindex.LoadOptions{
 		Paths:   s.cfg.IndexPaths,
 		Rebuild: distrust,
@@ -75,7 +76,7 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 		s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
 			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
 	}
-	s.install(newGeneration(f, ix, l.Path))
+	s.install(newGeneration(f, ix, l.Path, s.unwritten(m)))
 	s.log.Info("serving", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
 		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.addr, "took", time.Since(start).Round(time.Microsecond))
 	return nil
@@ -92,4 +93,10 @@ func (s *Server) progressText() string {
 		pct = done * 100 / total
 	}
 	return fmt.Sprintf("indexing: %d%% (%.1f of %.1f MiB)", pct, float64(done)/(1<<20), float64(total)/(1<<20))
+}
+
+// unwritten returns a function that tells whether the file marked by m has
+// not been written to since.
+func (s *Server) unwritten(m mark) func() bool {
+	return func() bool { return s.notes.unwritten(m) }
 }

@@ -2,77 +2,197 @@ package server
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
 
-// notify wakes the watcher when the kernel says the file changed, so that
-// appended lines are served within milliseconds rather than at the next
-// periodic check: inotify watches the file (writes, attributes, its
-// removal) and its directory (the name created, moved or removed, for a
-// file replaced under it). It returns when ctx ends. Where inotify cannot
+// notes are what the kernel says of the file through inotify. They wake
+// the watcher when the file changes, so that appended lines are served
+// within milliseconds rather than at the next periodic check: inotify
+// watches the file (writes, attributes, its removal) and its directory (the
+// name created, moved or removed, for a file replaced under it). And they
+// tell a change of the file's status alone (chmod, a link, a rename) from a
+// rewrite that put its times back, which the file's stat cannot: the
+// second comes with writes, which inotify reports. Where inotify cannot
 // watch (another system, too many watches, a network file system that does
-// not report others' writes), the periodic check is all there is.
-func (s *Server) notify(ctx context.Context) {
+// not report others' writes), the periodic check is all there is, and
+// every status change is taken for a change.
+type notes struct {
+	s    *Server
+	rc   syscall.RawConn // the inotify instance; nil if there is none
+	name string          // the file's name in its directory
+
+	mu  sync.Mutex // reading the events and what they say: whoever reads them counts them
+	buf []byte
+	// wd is the watch of the file, on the file identified by dev and ino;
+	// -1 if there is none.
+	wd       int32
+	dev, ino uint64
+	// seq moves whenever the file may have been written to without a
+	// mark's knowing: a write or truncation reported, events lost, the
+	// watch gone or moved to another file.
+	seq uint64
+}
+
+const (
+	fileEvents = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_CLOSE_WRITE | unix.IN_MOVE_SELF | unix.IN_DELETE_SELF
+	dirEvents  = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE
+)
+
+// startNotes sets the watches up, and reads their events until ctx ends.
+func (s *Server) startNotes(ctx context.Context) *notes {
+	n := &notes{s: s, wd: -1}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		s.log.Debug("no file notifications; checking every interval", "err", err)
-		return
+		return n
 	}
-	// Non-blocking, so that Go's poller waits for it and Close ends a Read.
-	f := os.NewFile(uintptr(fd), "inotify")
-	go func() {
-		<-ctx.Done()
-		f.Close()
-	}()
-	const fileEvents = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_CLOSE_WRITE | unix.IN_MOVE_SELF | unix.IN_DELETE_SELF
-	const dirEvents = unix.IN_CREATE | unix.IN_MOVED_TO | unix.IN_MOVED_FROM | unix.IN_DELETE
-	watchFile := func() {
-		// A new file at the path gets a watch of its own; the old one's
-		// goes when it is gone.
-		if _, err := unix.InotifyAddWatch(fd, s.cfg.File, fileEvents); err != nil {
-			s.log.Debug("cannot watch the file; checking every interval", "file", s.cfg.File, "err", err)
-		}
-	}
-	watchFile()
 	dir, name := filepath.Split(s.cfg.File)
 	if dir == "" {
 		dir = "."
 	}
+	n.name = name
+	n.buf = make([]byte, 64<<10)
+	n.watchFile(fd)
 	if _, err := unix.InotifyAddWatch(fd, dir, dirEvents); err != nil {
 		s.log.Debug("cannot watch the file's directory", "dir", dir, "err", err)
 	}
-	buf := make([]byte, 64<<10)
+	// Non-blocking, so that Go's poller waits for it and Close ends a Read.
+	// Every use of the descriptor goes through rc, which holds it open.
+	f := os.NewFile(uintptr(fd), "inotify")
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return &notes{s: s, wd: -1}
+	}
+	n.rc = rc
+	go func() {
+		<-ctx.Done()
+		f.Close() // not under n.mu: it waits for rc's users to finish
+	}()
+	go rc.Read(func(fd uintptr) bool {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.readEvents(int(fd))
+		return false // wait for more, until closed
+	})
+	return n
+}
+
+// now runs f with the events queued read and handled, under n.mu; it
+// returns false if there is no inotify instance (any more).
+func (n *notes) now(f func()) bool {
+	if n == nil || n.rc == nil {
+		return false
+	}
+	return n.rc.Control(func(fd uintptr) {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		n.readEvents(int(fd))
+		f()
+	}) == nil
+}
+
+// watchFile watches the file the path names now; a new file at the path
+// gets a watch of its own, and the old one's goes when it is gone. n.mu is
+// held.
+func (n *notes) watchFile(fd int) {
+	n.seq++
+	n.wd = -1
+	wd, err := unix.InotifyAddWatch(fd, n.s.cfg.File, fileEvents)
+	if err != nil {
+		n.s.log.Debug("cannot watch the file; checking every interval", "file", n.s.cfg.File, "err", err)
+		return
+	}
+	// The file watched is the one the path names after the watch was
+	// added, if it names the same one before and after the stat.
+	var st unix.Stat_t
+	if unix.Stat(n.s.cfg.File, &st) != nil {
+		return
+	}
+	again, err := unix.InotifyAddWatch(fd, n.s.cfg.File, fileEvents)
+	if err != nil || again != wd {
+		return
+	}
+	n.wd, n.dev, n.ino = int32(wd), st.Dev, st.Ino
+}
+
+// readEvents reads and handles the events queued on fd. n.mu is held.
+func (n *notes) readEvents(fd int) {
 	for {
-		n, err := f.Read(buf)
-		if err != nil {
-			return // closed: ctx ended
+		k, err := unix.Read(fd, n.buf)
+		if err != nil || k <= 0 {
+			if !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR) {
+				n.wd = -1 // closed, or broken: no more notes
+			}
+			return
 		}
 		poke, rewatch := false, false
-		for off := 0; off+unix.SizeofInotifyEvent <= n; {
-			ev := (*unix.InotifyEvent)(unsafe.Pointer(&buf[off]))
-			nameBytes := buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
+		for off := 0; off+unix.SizeofInotifyEvent <= k; {
+			ev := (*unix.InotifyEvent)(unsafe.Pointer(&n.buf[off]))
+			nameBytes := n.buf[off+unix.SizeofInotifyEvent : off+unix.SizeofInotifyEvent+int(ev.Len)]
 			off += unix.SizeofInotifyEvent + int(ev.Len)
 			switch {
 			case ev.Mask&unix.IN_Q_OVERFLOW != 0:
+				n.seq++
 				poke = true
-			case ev.Len == 0: // the file itself
+			case ev.Len == 0: // a file watched: the file, or the one before
+				if ev.Wd == n.wd && ev.Mask&(unix.IN_MODIFY|unix.IN_IGNORED) != 0 {
+					n.seq++
+				}
+				if ev.Wd == n.wd && ev.Mask&unix.IN_IGNORED != 0 {
+					n.wd = -1
+				}
 				poke = true
-			case cString(nameBytes) == name: // its name in the directory
+			case cString(nameBytes) == n.name: // its name in the directory
 				poke = true
-				rewatch = ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0
+				rewatch = rewatch || ev.Mask&(unix.IN_CREATE|unix.IN_MOVED_TO) != 0
 			}
 		}
 		if rewatch {
-			watchFile()
+			n.watchFile(fd)
 		}
 		if poke {
-			s.poke()
+			n.s.poke()
 		}
 	}
+}
+
+// mark is where the notes of a file stood: see unwritten.
+type mark struct {
+	seq   uint64
+	valid bool // the file was watched
+}
+
+// mark returns where the notes of f stand now: take it before f's stat is
+// read for an index, so that any write after that stat comes after it.
+func (n *notes) mark(f *os.File) (m mark) {
+	fi, err := f.Stat()
+	if err != nil {
+		return mark{}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return mark{}
+	}
+	n.now(func() {
+		m = mark{seq: n.seq, valid: n.wd >= 0 && st.Dev == n.dev && st.Ino == n.ino}
+	})
+	return m
+}
+
+// unwritten tells whether the file of m is known not to have been written
+// to since m was taken: it was watched throughout, and no write or
+// truncation of it was reported, counting those queued now.
+func (n *notes) unwritten(m mark) bool {
+	ok := false
+	return m.valid && n.now(func() { ok = n.seq == m.seq && n.wd >= 0 }) && ok
 }
 
 // cString is b up to its first NUL (inotify pads names with NULs).

@@ -95,16 +95,60 @@ func TestRenumberedSameSizeSameMtime(t *testing.T) {
 	}
 }
 
-// A file renamed away (its path gone, the file still linked elsewhere) has
-// a new status change time: it might have been rewritten first. lined
-// indexes the file it has open again, without saving that index, and goes
-// on serving it. A chmod is handled the same way, through the path.
-func TestRenamedAwayStillServed(t *testing.T) {
+// A chmod, or the file renamed away (its path gone, the file still linked
+// elsewhere), moves only its status change time. Watched by inotify, which
+// reports no write, the file is known unchanged: its fingerprint is
+// checked, and every line goes on answering 200, with no new index.
+func TestStatusChangesServed(t *testing.T) {
 	t.Parallel()
 	content := version(1, 200)
 	lines := splitLines(content)
 	ts := startServer(t, content, func(s *Server) { s.cfg.CheckInterval = 20 * time.Millisecond })
 	ts.waitReady()
+	all := func(what string) {
+		t.Helper()
+		for n := 1; n <= len(lines); n++ {
+			if r := ts.get("/lines/" + strconv.Itoa(n)); r.code != 200 || r.body != lines[n-1] {
+				t.Fatalf("line %d after %s: %d %q", n, what, r.code, r.body)
+			}
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // past a tick of the file system's clock
+	if err := os.Chmod(ts.file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	all("a chmod")
+	moved := ts.file + ".moved"
+	if err := os.Rename(ts.file, moved); err != nil {
+		t.Fatal(err)
+	}
+	all("a rename")
+	waitFor(t, 5*time.Second, "the path gone noticed", func() bool {
+		return strings.Contains(ts.logs.String(), "the file's path is gone; serving the file still open")
+	})
+	all("the path gone noticed")
+	if logs := ts.logs.String(); strings.Count(logs, "msg=indexing") != 1 || strings.Count(logs, "msg=serving") != 1 {
+		t.Errorf("indexed again after a status change:\n%s", logs)
+	}
+	if _, err := os.Stat(moved + ".idx"); err == nil {
+		t.Error("an index was saved for the renamed file")
+	}
+}
+
+// Without file notifications, a status change cannot be told from a
+// rewrite that put the times back: lined indexes the file again, through
+// its path, or the file it has open if the path is gone (without saving
+// that index), and goes on serving it.
+func TestStatusChangesUnwatched(t *testing.T) {
+	t.Parallel()
+	content := version(1, 200)
+	lines := splitLines(content)
+	ts := startServer(t, content, func(s *Server) {
+		s.cfg.CheckInterval = 20 * time.Millisecond
+		s.notes = &notes{} // none
+	})
+	ts.waitReady()
+	time.Sleep(10 * time.Millisecond)
 	if err := os.Chmod(ts.file, 0o600); err != nil {
 		t.Fatal(err)
 	}

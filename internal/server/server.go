@@ -125,6 +125,7 @@ type Server struct {
 	}
 
 	saved time.Time // when the watcher last saved an extended index
+	notes *notes    // what inotify says of the file; set by Run unless set
 
 	addr     string      // where Run listens, for the log
 	draining atomic.Bool // stopping: Connection: close, /readyz 503
@@ -163,8 +164,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	var wg sync.WaitGroup
 	first := s.first
 	s.first = nil
+	if s.notes == nil { // a test may have set none
+		s.notes = s.startNotes(bg) // before the first load, which takes a mark
+	}
 	wg.Go(func() { s.watch(bg, first) })
-	wg.Go(func() { s.notify(bg) })
 
 	srv := s.httpServer()
 	served := make(chan error, 1)

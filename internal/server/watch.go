@@ -115,18 +115,20 @@ func check(g *generation, path string) decision {
 		return decision{stale: true, reason: "cannot stat the open file: " + oerr.Error()}
 	case state == lineindex.Changed:
 		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
-			// Only the status change time moved: a rename, a link or
-			// unlink, new permissions, or a rewrite that kept the size and
-			// put the modification time back. The content must be read
-			// again: through the path, or the open file if none leads to it.
-			const why = "the file's status changed (renamed, linked, deleted, chmod, or rewritten keeping its size and modification time)"
+			// Only the status change time moved, and the Source could not
+			// take it for a chmod, a link or a rename: the file may have
+			// been rewritten, keeping its size and putting its
+			// modification time back, which a saved index cannot tell
+			// from a chmod. The content must be read again, whole:
+			// through the path, or the open file if none leads to it.
+			const why = "the file's status changed, and it was written to or could not be watched (rewritten keeping its size and modification time?)"
 			switch {
 			case perr != nil:
 				return decision{stale: true, reason: why + " and its path is gone: indexing the open file again", how: fromOpenAgain}
 			case !os.SameFile(open, named):
 				return decision{stale: true, reason: "the path names another file now"}
 			}
-			return decision{stale: true, reason: why}
+			return decision{stale: true, reason: why, how: fromPathAnew}
 		}
 		if perr != nil {
 			return decision{stale: true, reason: "the file changed and its path is gone"}
@@ -164,6 +166,7 @@ func (s *Server) extend(ctx context.Context) error {
 	}
 	defer g.release()
 	start := time.Now()
+	m := s.notes.mark(g.f) // before Extend reads the file's stat
 	x, unchanged, err := g.ix.Extend(ctx, g.f, lineindex.BuildOptions{})
 	if errors.Is(err, lineindex.ErrMismatch) {
 		g.stale.Store(true)
@@ -190,7 +193,7 @@ func (s *Server) extend(ctx context.Context) error {
 	} else {
 		index = g.index // the saved index, which a restart extends
 	}
-	s.install(g.grownTo(f, x, unchanged, index, time.Now()))
+	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.unwritten(m)))
 	s.metrics.extended()
 	s.log.Debug("the file grew: index extended", "file", s.cfg.File, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
 	return nil
