@@ -26,9 +26,18 @@ func TestProgressOnlyOnTerminalAfterDelay(t *testing.T) {
 			if drawn != tc.want {
 				t.Fatalf("bar drawn = %v, want %v; output %q", drawn, tc.want, out.String())
 			}
+			// Drawn again only after progressEvery.
+			before := out.Len()
+			p.update(600<<20, 1<<30)
+			if out.Len() != before {
+				t.Fatalf("drawn again at once: %q", out.String()[before:])
+			}
 			p.finish()
 			if !tc.want && out.Len() != 0 {
 				t.Fatalf("wrote %q, want nothing", out.String())
+			}
+			if tc.want && !strings.HasSuffix(out.String(), "\r\x1b[K") {
+				t.Fatalf("the bar was not erased: %q", out.String())
 			}
 		})
 	}
