@@ -30,7 +30,6 @@ RUN go mod download \
       github.com/prometheus/client_golang/prometheus \
       github.com/prometheus/client_golang/prometheus/collectors \
       github.com/prometheus/client_golang/prometheus/promhttp \
-      github.com/schollz/progressbar/v3 \
       github.com/urfave/cli/v2 \
       golang.org/x/sys/unix \
       golang.org/x/term

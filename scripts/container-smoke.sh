@@ -245,6 +245,21 @@ metric_requests() {
 }
 
 ###############################################################################
+phase "Dockerfile's cached packages"
+# The Dockerfile compiles a list of dependency packages into a layer of its
+# own; a package there that no binary imports any more (a dependency removed
+# from go.mod) fails the build inside docker, so say which one, at once.
+cached=$(sed -n '/go build -trimpath \\$/,/^COPY \. \.$/p' Dockerfile | awk '$1 ~ /\./ {print $1}')
+[ -n "$cached" ] || die "no cached package list found in Dockerfile"
+imported=$(go list -deps ./cmd/...)
+stale=
+for pkg in $cached; do
+	grep -qxF "$pkg" <<<"$imported" || stale="$stale $pkg"
+done
+[ -z "$stale" ] || die "Dockerfile caches packages the binaries no longer import:$stale"
+pass "Dockerfile caches $(wc -w <<<"$cached") packages, all imported ($(took))"
+
+###############################################################################
 phase "tools"
 [ "$(id -u)" = 0 ] || die "run as root (it may install packages and start dockerd)"
 command -v go >/dev/null || die "go is needed"
