@@ -415,6 +415,46 @@ func (k *conn) read() (reply, error) {
 
 func (k *conn) Close() error { return k.c.Close() }
 
+// client is a keep-alive client that dials again when the server closed the
+// connection or a request on it failed, as a browser or a proxy would.
+type client struct {
+	addr string
+	k    *conn
+}
+
+// get asks for path on the connection, dialling first if there is none. A
+// failed dial's error is a *net.OpError with Op "dial" (see dialFailed);
+// after any error, or a reply that closes the connection, the next get
+// dials anew.
+func (c *client) get(path string, timeout time.Duration) (reply, error) {
+	if c.k == nil {
+		k, err := dial(c.addr)
+		if err != nil {
+			return reply{}, err
+		}
+		c.k = k
+	}
+	r, err := c.k.get(path, timeout)
+	if err != nil || r.close {
+		c.Close()
+	}
+	return r, err
+}
+
+func (c *client) Close() {
+	if c.k != nil {
+		c.k.Close()
+		c.k = nil
+	}
+}
+
+// dialFailed says whether err is client.get's failure to connect, as
+// opposed to a request's on a connection it had.
+func dialFailed(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // splitLines is the naive reference: a line ends after each '\n'; a final
 // run of bytes without one is a line if it is not empty.
 func splitLines(b []byte) [][]byte { return testkit.Lines(b) }

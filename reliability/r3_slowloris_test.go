@@ -58,33 +58,17 @@ func TestR3Slowloris(t *testing.T) {
 	loadDeadline := time.Now().Add(time.Duration(2*attacks+1)*phase + 30*time.Second)
 	for w := range 16 {
 		wg.Go(func() {
-			var k *conn
-			defer func() {
-				if k != nil {
-					k.Close()
-				}
-			}()
+			c := &client{addr: p.addr}
+			defer c.Close()
 			for i := 0; !stopLoad.Load() && time.Now().Before(loadDeadline); i++ {
-				if k == nil {
-					var err error
-					if k, err = dial(p.addr); err != nil {
-						bad.Add(1)
-						t.Errorf("normal client %d: %v", w, err)
-						return
-					}
-				}
 				n := 1 + (w*7919+i*104729)%len(lines)
-				r, err := k.get("/lines/"+strconv.Itoa(n), 10*time.Second)
+				r, err := c.get("/lines/"+strconv.Itoa(n), 10*time.Second)
 				if err != nil || r.code != 200 || !bytes.Equal(r.body, lines[n-1]) {
 					bad.Add(1)
 					t.Errorf("normal client %d, line %d: %d %v", w, n, r.code, err)
 					return
 				}
 				served.Add(1)
-				if r.close {
-					k.Close()
-					k = nil
-				}
 			}
 		})
 	}

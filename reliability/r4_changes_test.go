@@ -74,23 +74,12 @@ func TestR4ChangesUnderLoad(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			r := rand.New(rand.NewPCG(uint64(w), 0))
-			var k *conn
-			defer func() {
-				if k != nil {
-					k.Close()
-				}
-			}()
+			c := &client{addr: p.addr}
+			defer c.Close()
 			for !stop.Load() && time.Now().Before(hardStop) {
-				if k == nil {
-					var err error
-					if k, err = dial(p.addr); err != nil {
-						fail("worker %d: dial: %v", w, err)
-						return
-					}
-				}
 				n := 1 + r.IntN(r4MaxLines+20)
 				t0 := time.Now()
-				reply, err := k.get("/lines/"+strconv.Itoa(n), 10*time.Second)
+				reply, err := c.get("/lines/"+strconv.Itoa(n), 10*time.Second)
 				t1 := time.Now()
 				if err != nil {
 					fail("worker %d: line %d: %v", w, n, err)
@@ -99,10 +88,6 @@ func TestR4ChangesUnderLoad(t *testing.T) {
 				count(reply.code)
 				if why := h.check(n, reply, t0, t1); why != "" {
 					fail("line %d: %d %q: %s", n, reply.code, reply.body, why)
-				}
-				if reply.close {
-					k.Close()
-					k = nil
 				}
 			}
 		})
