@@ -24,7 +24,9 @@ import (
 
 // FuzzIndex indexes arbitrary bytes with an arbitrary spacing and finds
 // every line with an arbitrary buffer: the index must agree with the
-// reference, line by line and byte by byte.
+// reference, line by line and byte by byte. It also indexes a first part
+// of the bytes (up to a point taken from the buffer's choice), appends the
+// rest and extends the index, which must be a build of the whole.
 func FuzzIndex(f *testing.F) {
 	f.Add([]byte(""), uint8(0), uint16(0))
 	f.Add([]byte("\n"), uint8(0), uint16(0))
@@ -42,6 +44,12 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("checkpoints %v, want %v", abbrev(dec.cps.all()), abbrev(want))
 		}
 		checkAllLines(t, dec, data, buf)
+		if len(data) > 0 {
+			split := int(bufChoice) % len(data)
+			if extended, fresh := extendAt(t, t.TempDir(), data, split, spacing); !bytes.Equal(extended, fresh) {
+				t.Fatalf("extended after %d of %d bytes: not the index a build gives", split, len(data))
+			}
+		}
 	})
 }
 
