@@ -100,11 +100,11 @@ func (ix *Index) Extend(ctx context.Context, f *os.File, opts BuildOptions) (x *
 // changed as far as checkGrown can see; with errChanged if it changes
 // other than by growing while it is read.
 func (ix *Index) extend(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
-	fi, err := f.Stat()
+	fd := int(f.Fd())
+	now, err := fstatGrowing(f, fd, ix.stamp)
 	if err != nil {
 		return nil, err
 	}
-	now := stampOf(fi)
 	if !ix.grown(now) {
 		return nil, errNotGrown
 	}
@@ -121,10 +121,12 @@ func (ix *Index) extend(ctx context.Context, f *os.File, opts BuildOptions) (*In
 	}
 	// Still the same file, grown or not since, and its old bytes as they
 	// were: what was read is one version of it.
-	if fi, err = f.Stat(); err != nil {
+	after, err := fstatGrowing(f, fd, now)
+	if err != nil {
+		x.Close()
 		return nil, err
 	}
-	if after := stampOf(fi); after != now && !x.grown(after) {
+	if after != now && !x.grown(after) {
 		x.Close()
 		return nil, errChanged
 	}

@@ -72,6 +72,13 @@ func find(f *os.File, paths []string) (ix *Index, path string, restamped bool, g
 				}
 				return ix, p, restamped, nil, nil
 			}
+			if grown == nil && !ix.grown(now) {
+				// An append may have stamped the file and not moved
+				// its size yet.
+				if st, err := fstatGrowing(f, int(f.Fd()), ix.stamp); err == nil {
+					now = st
+				}
+			}
 			if grown == nil && ix.grown(now) {
 				grown = ix
 			} else {

@@ -76,15 +76,36 @@ const (
 	Changed              // anything else: its indexed bytes cannot be trusted
 )
 
-// appendStarting is how long State waits for the size of a file whose times
-// moved to move too, as it does once an append has begun copying.
-const appendStarting = 2 * time.Millisecond
+// appendStarting is how long fstatGrowing waits for the size of a file
+// whose times moved to move too, as it does once an append has begun
+// copying. The writer stamps the times first and may lose its CPU before it
+// copies a byte, for some milliseconds on a loaded machine (R10 caught a
+// shorter wait taking appends for changes). Only a write that keeps the
+// size, a change, waits it out in full.
+const appendStarting = 50 * time.Millisecond
+
+// fstatGrowing is fstat for a file that may be growing from the stamp was:
+// if the file's times moved and its size did not, yet, it waits up to
+// appendStarting for the size to move, and returns the last stamp it saw.
+func fstatGrowing(f *os.File, fd int, was stamp) (stamp, error) {
+	st, err := fstat(f, fd)
+	if err != nil || st == was || was.statusOnly(st) || st.size != was.size || st.dev != was.dev || st.ino != was.ino {
+		return st, err
+	}
+	for deadline := time.Now().Add(appendStarting); time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+		if st, err = fstat(f, fd); err != nil || st.size != was.size {
+			break
+		}
+	}
+	return st, err
+}
 
 // State tells what has become of the file since it was indexed: one fstat,
 // and, the first time the file is seen grown to a stamp, the check of its
 // old bytes.
 func (s *Source) State() State {
-	st, err := fstat(s.f, s.fd)
+	st, err := fstatGrowing(s.f, s.fd, s.st)
 	switch {
 	case err != nil:
 		return Changed
@@ -92,19 +113,6 @@ func (s *Source) State() State {
 		return Same
 	case s.st.statusOnly(st):
 		return s.statusChanged(st)
-	case st.size == s.st.size && st.dev == s.st.dev && st.ino == s.st.ino:
-		// The times moved and the size did not, yet: an append stamps
-		// the times when it starts and moves the size as it copies. Give
-		// it a moment; a write that keeps the size is a change.
-		for range appendStarting / time.Millisecond * 10 {
-			time.Sleep(100 * time.Microsecond)
-			if st, err = fstat(s.f, s.fd); err != nil || st.size != s.st.size {
-				break
-			}
-		}
-		if err != nil || !s.ix.grown(st) {
-			return Changed
-		}
 	case !s.ix.grown(st):
 		return Changed
 	}

@@ -44,6 +44,92 @@ func TestSourceRefusesAChangedFile(t *testing.T) {
 	}
 }
 
+// heldUpAppend does to path what an append held up between stamping the
+// file and copying its first byte does: the file's times move at once, its
+// size 10 ms later. It returns the append's error.
+func heldUpAppend(t *testing.T, path string) <-chan error {
+	t.Helper()
+	later := time.Now().Add(time.Second)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	appended := make(chan error, 1)
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		w, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		if err == nil {
+			_, err = w.WriteString("appended\n")
+			w.Close()
+		}
+		appended <- err
+	}()
+	return appended
+}
+
+// TestAppendStampsBeforeItGrows: an append stamps the file's times before
+// its size moves, and the writer may be held up between the two; a read or
+// an extension meanwhile waits for the size (up to appendStarting) instead
+// of taking the append for a change. Times that move without the size, for
+// longer than that, are a change.
+func TestAppendStampsBeforeItGrows(t *testing.T) {
+	t.Parallel()
+	data := numberedLines(2000, 3)
+	buf := make([]byte, 4096)
+	t.Run("read", func(t *testing.T) {
+		t.Parallel()
+		path := testkit.WriteFile(t, t.TempDir(), "src", data)
+		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
+		src := ix.Source(openFile(t, path))
+		appended := heldUpAppend(t, path)
+		if st := src.State(); st != Grown {
+			t.Errorf("State while an append is held up before its first byte: %d, want Grown (%d)", st, Grown)
+		}
+		if err := <-appended; err != nil {
+			t.Fatal(err)
+		}
+		if got, err := readLine(ix, src, 10, make([]byte, 4096)); err != nil || !bytes.Equal(got, naiveLines(data)[9]) {
+			t.Errorf("line 10 after the append: %q, %v", got, err)
+		}
+	})
+	t.Run("extend", func(t *testing.T) {
+		t.Parallel()
+		path := testkit.WriteFile(t, t.TempDir(), "src", data)
+		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
+		appended := heldUpAppend(t, path)
+		x, _, err := ix.Extend(t.Context(), openFile(t, path), BuildOptions{Settle: noSettle})
+		if err != nil {
+			t.Fatalf("Extend while an append is held up before its first byte: %v", err)
+		}
+		defer x.Close()
+		if err := <-appended; err != nil {
+			t.Fatal(err)
+		}
+		if x.Lines() != 2001 {
+			t.Errorf("extended to %d lines, want 2001", x.Lines())
+		}
+	})
+	t.Run("times alone", func(t *testing.T) {
+		t.Parallel()
+		path := testkit.WriteFile(t, t.TempDir(), "src", data)
+		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
+		src := ix.Source(openFile(t, path))
+		later := time.Now().Add(time.Second)
+		if err := os.Chtimes(path, later, later); err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		if st := src.State(); st != Changed {
+			t.Errorf("State after the times alone moved: %d, want Changed (%d)", st, Changed)
+		}
+		if took := time.Since(start); took < appendStarting {
+			t.Errorf("State decided in %v, before an append could have shown its size (%v)", took, appendStarting)
+		}
+		if n, err := src.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrMismatch) {
+			t.Errorf("ReadAt after the times alone moved: %d, %v; want 0, ErrMismatch", n, err)
+		}
+	})
+}
+
 // TestWriteToCutWhenTheFileChanges: a line streamed while its file is
 // rewritten in place, newlines untouched, is cut where the change is seen:
 // WriteTo fails, and every byte it wrote is of the version indexed.

@@ -271,6 +271,9 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 	// Every read goes through g.src, which checks that the file is still
 	// the indexed version after it: the bytes are that version's.
 	line, err := g.ix.Find(g.src, n, *bufp)
+	if err != nil && s.grewDuringRead(g, n, err) {
+		line, err = g.ix.Find(g.src, n, *bufp)
+	}
 	if err != nil {
 		return s.readFailed(w, r, g, n, err)
 	}
@@ -302,6 +305,16 @@ func (s *Server) unchanged(g *generation) (same, grown bool) {
 	g.stale.Store(true)
 	s.poke()
 	return false, false
+}
+
+// grewDuringRead tells whether a read of line n failed because the file
+// grew while it was read, in a way its check could not tell from a change
+// (an append held up between stamping the file and moving its size), and
+// the file is now seen grown: line n, which it kept, can be read again.
+// The last line, if it had no newline, is not kept by a growth.
+func (s *Server) grewDuringRead(g *generation, n int64, err error) bool {
+	return errors.Is(err, lineindex.ErrMismatch) && !errors.Is(err, lineindex.ErrIndexChanged) &&
+		!(n == g.lines && g.lastOpen) && g.src.State() == lineindex.Grown
 }
 
 // readFailed answers a line that could not be read: 503 if the file no
