@@ -19,32 +19,41 @@ import (
 func Getline() *cli.App {
 	return &cli.App{
 		Name:      "getline",
-		Usage:     "print lines of FILE by number, like sed -n Np",
-		UsageText: "getline [--index PATH] FILE N...\ngetline [--index PATH] FILE -   (line numbers from stdin, one per line)",
-		Description: "Prints the bytes of each line N (numbered from 1) exactly as stored, terminator\n" +
-			"included, in the order asked. Builds and caches FILE's index first if needed.\n" +
+		Usage:     "print lines of FILE by number, like sed -n Np, or by range, like sed -n N,Mp",
+		UsageText: "getline [--index PATH] FILE N|N-M|-...   (- reads N and N-M from stdin, one per line)",
+		Description: "Prints the bytes of each line N (numbered from 1), or of lines N to M, exactly as\n" +
+			"stored, terminators included, in the order asked; a range that runs past the end\n" +
+			"stops at the last line. Builds and caches FILE's index first if needed.\n" +
 			"Exit status: 0 all lines printed; 1 some N beyond the end of FILE; 2 usage or I/O error.",
 		Flags:  []cli.Flag{IndexFlag(), SettleFlag()},
 		Action: getlineAction,
 	}
 }
 
+// request is what one argument asks for: lines first to last, or (stdin)
+// the requests read from standard input.
+type request struct {
+	first, last int64
+	stdin       bool
+}
+
 func getlineAction(c *cli.Context) error {
 	args := c.Args().Slice()
 	if len(args) < 2 {
-		return UsageError("want FILE and at least one line number N (or - to read them from stdin)")
+		return UsageError("want FILE and at least one line number N, range N-M, or - to read them from stdin")
 	}
-	name, wanted := args[0], args[1:]
-	fromStdin := len(wanted) == 1 && wanted[0] == "-"
-	var numbers []int64
-	if !fromStdin {
-		for _, s := range wanted {
-			n, err := lineindex.ParseLineNumber(s)
-			if err != nil {
-				return UsageError("invalid line number %q: %v", s, err)
-			}
-			numbers = append(numbers, n)
+	name := args[0]
+	var requests []request
+	for _, s := range args[1:] {
+		if s == "-" {
+			requests = append(requests, request{stdin: true})
+			continue
 		}
+		first, last, err := lineindex.ParseLines(s)
+		if err != nil {
+			return UsageError("invalid line number %q: %v", s, err)
+		}
+		requests = append(requests, request{first: first, last: last})
 	}
 
 	f, err := OpenSource(name)
@@ -65,13 +74,14 @@ func getlineAction(c *cli.Context) error {
 		out: bufio.NewWriterSize(c.App.Writer, 64<<10),
 		buf: make([]byte, 64<<10),
 	}
-	if fromStdin {
-		err = p.printFrom(c.App.Reader)
-	} else {
-		for _, n := range numbers {
-			if err = p.print(n); err != nil {
-				break
-			}
+	for _, r := range requests {
+		if r.stdin {
+			err = p.printFrom(c.App.Reader)
+		} else {
+			err = p.print(r.first, r.last)
+		}
+		if err != nil {
+			break
 		}
 	}
 	if ferr := p.out.Flush(); err == nil && ferr != nil {
@@ -119,10 +129,11 @@ type printer struct {
 	status int // 1 once a line was beyond the end
 }
 
-// print writes line n. A line beyond the end is reported and remembered in
-// the exit status; any other failure is returned.
-func (p *printer) print(n int64) error {
-	line, err := p.ix.Find(p.src, n, p.buf)
+// print writes lines first to last (up to the last line, as sed does). A
+// first line beyond the end is reported and remembered in the exit status;
+// any other failure is returned.
+func (p *printer) print(first, last int64) error {
+	line, err := p.ix.FindRange(p.src, first, last, p.buf)
 	if err == nil {
 		_, err = line.WriteTo(p.out, p.src)
 	}
@@ -142,8 +153,8 @@ func (p *printer) print(n int64) error {
 	return fmt.Errorf("%s: %v", p.name, err)
 }
 
-// printFrom prints the lines whose numbers r holds, one per line; blank
-// lines are skipped and surrounding white space ignored. Output is flushed
+// printFrom prints the lines whose numbers or ranges r holds, one per line;
+// blank lines are skipped and surrounding white space ignored. Output is flushed
 // whenever no more input is buffered, so that interactive use answers at once.
 func (p *printer) printFrom(r io.Reader) error {
 	in := bufio.NewReader(r)
@@ -153,11 +164,11 @@ func (p *printer) printFrom(r io.Reader) error {
 			return UsageError("stdin:%d: line too long for a line number", lineNo)
 		}
 		if s := string(bytes.TrimSpace(text)); s != "" {
-			n, perr := lineindex.ParseLineNumber(s)
+			first, last, perr := lineindex.ParseLines(s)
 			if perr != nil {
 				return UsageError("stdin:%d: invalid line number %q: %v", lineNo, s, perr)
 			}
-			if perr := p.print(n); perr != nil {
+			if perr := p.print(first, last); perr != nil {
 				return perr
 			}
 		}

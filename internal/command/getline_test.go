@@ -79,6 +79,27 @@ func TestGetlineMatchesSed(t *testing.T) {
 					t.Fatalf("getline with %d shuffled numbers: status %d, output differs", len(args), status)
 				}
 			}
+			// Ranges, against sed -n 'N,Mp' itself: at random, the whole
+			// file, from the last line, across the end, one line.
+			lines := len(want)
+			var ranges [][2]int
+			if lines > 0 { // else beyond the end, below
+				ranges = [][2]int{{1, lines}, {lines, lines}, {lines, lines + 3}, {1, 1}}
+				for range 8 {
+					first := 1 + r.Intn(lines)
+					ranges = append(ranges, [2]int{first, first + r.Intn(lines-first+4)})
+				}
+			}
+			for _, fl := range ranges {
+				sed, err := exec.Command("sed", "-n", fmt.Sprintf("%d,%dp", fl[0], fl[1]), path).Output()
+				if err != nil {
+					t.Fatalf("sed -n %d,%dp: %v", fl[0], fl[1], err)
+				}
+				out, errs, status := runTool(t, Getline(), "", path, fmt.Sprintf("%d-%d", fl[0], fl[1]))
+				if status != 0 || out != string(sed) {
+					t.Fatalf("getline %s %d-%d: status %d, stderr %q, %d bytes where sed printed %d", name, fl[0], fl[1], status, errs, len(out), len(sed))
+				}
+			}
 			// One past the end.
 			_, errs, status := runTool(t, Getline(), "", path, strconv.Itoa(len(want)+1))
 			msg := fmt.Sprintf("getline: %s: line %d is beyond the end of the file (%d lines)\n", path, len(want)+1, len(want))
@@ -98,6 +119,14 @@ func TestGetlineStdin(t *testing.T) {
 	out, errs, status = runTool(t, Getline(), "1\nx\n2\n", path, "-")
 	if status != 2 || out != "a\n" || !strings.Contains(errs, `stdin:2: invalid line number "x"`) {
 		t.Fatalf("bad number on stdin: got %q, %q, %d", out, errs, status)
+	}
+	out, errs, status = runTool(t, Getline(), " 2-3\n\n1-1\n3-9\n", path, "3", "-", "1-2")
+	if status != 0 || out != "c\nb\nc\na\nc\na\nb\n" || errs != "" {
+		t.Fatalf("ranges mixed with numbers and stdin: got %q, %q, %d", out, errs, status)
+	}
+	out, errs, status = runTool(t, Getline(), "2-1\n", path, "-")
+	if status != 2 || out != "" || !strings.Contains(errs, `stdin:1: invalid line number "2-1": a range N-M must not end before it starts`) {
+		t.Fatalf("a backward range on stdin: got %q, %q, %d", out, errs, status)
 	}
 	out, errs, status = runTool(t, Getline(), "9\n1\n", path, "-")
 	if status != 1 || out != "a\n" || !strings.Contains(errs, "line 9 is beyond the end of the file (3 lines)") {
@@ -123,7 +152,11 @@ func TestGetlineErrors(t *testing.T) {
 		{[]string{path, "abc"}, 2, `invalid line number "abc"`},
 		{[]string{path, ""}, 2, `invalid line number "": empty line number`},
 		{[]string{path, "9223372036854775808"}, 2, "line number too large"},
-		{[]string{path, "1", "-"}, 2, `invalid line number "-"`},
+		{[]string{path, "3-1"}, 2, `invalid line number "3-1": a range N-M must not end before it starts`},
+		{[]string{path, "1-"}, 2, `invalid line number "1-": not a line number N or a range N-M`},
+		{[]string{path, "0-1"}, 2, `invalid line number "0-1": line numbers start at 1`},
+		{[]string{path, "1", "1-2-3"}, 2, `invalid line number "1-2-3"`},
+		{[]string{path, "2-5"}, 1, "line 2 is beyond the end of the file (1 lines)"},
 		{[]string{filepath.Join(dir, "missing"), "1"}, 2, "missing: no such file"},
 		{[]string{dir, "1"}, 2, ": is a directory"},
 		{[]string{"/dev/null", "1"}, 2, "/dev/null: not a regular file"},

@@ -24,23 +24,28 @@ func (e *RangeError) Error() string {
 	return fmt.Sprintf("line %d is beyond the end of the file (%d lines)", e.N, e.Lines)
 }
 
-// Line is where a line lies in the source.
+// Line is where a line, or a run of consecutive lines, lies in the source.
 type Line struct {
-	Number int64
-	Offset int64 // of the line's first byte in the source
-	Length int64 // in bytes, terminator included
-	// Head holds the first bytes of the line, as read into the buffer
-	// given to Find; it may be all of the line, or empty.
+	Number int64 // the first line's
+	Offset int64 // of the first line's first byte in the source
+	Length int64 // in bytes, terminators included
+	// Head holds the first bytes, as read into the buffer given to Find;
+	// it may be all of the line, or empty.
 	Head []byte
-	// last is set for the file's last line, which may lack a newline.
+	// count is how many lines: 1 from Find, more from FindRange.
+	count int64
+	// last is set if the file's last line is among them: its newline is
+	// optional.
 	last bool
 }
 
-// WriteTo writes the line to w: its head, then the rest streamed from src
-// through a bounded buffer, never the whole line at once. The streamed bytes
-// are checked as they pass: a newline inside the line, or a missing one at
-// its end, means the source changed, and WriteTo stops with ErrMismatch
-// before writing the bytes that show it.
+// WriteTo writes the line, or lines, to w: the head, then the rest streamed
+// from src through a bounded buffer, never the whole at once. The streamed
+// bytes are checked as they pass: a newline where no line ends, or a
+// missing one at the end, means the source changed, and WriteTo stops with
+// ErrMismatch before writing the bytes that show it. Within a run of lines
+// only their count is known: newlines that moved between its first and its
+// last line show by the end, where WriteTo stops before the last bytes.
 func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	n, err := w.Write(l.Head)
 	written := int64(n)
@@ -51,7 +56,9 @@ func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	if rest == 0 {
 		return written, nil
 	}
-	r := &checkedReader{r: io.NewSectionReader(src, l.Offset+written, rest), left: rest, last: l.last}
+	// The head, when there is one, is part of the first line, checked by
+	// Find: all the lines' newlines are still to come.
+	r := &checkedReader{r: io.NewSectionReader(src, l.Offset+written, rest), left: rest, newlines: l.count, last: l.last}
 	m, err := io.Copy(w, r)
 	written += m
 	if err == nil && m < rest {
@@ -60,12 +67,14 @@ func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	return written, err
 }
 
-// checkedReader passes on the tail of a line, refusing bytes that cannot
-// belong to it.
+// checkedReader passes on the rest of one or more lines, refusing bytes
+// that cannot belong to them: newlines beyond the lines' own, or too few
+// by the end.
 type checkedReader struct {
-	r    io.Reader
-	left int64 // bytes of the line still to come
-	last bool  // the file's last line: its newline is optional
+	r        io.Reader
+	left     int64 // bytes still to come
+	newlines int64 // newlines still to come: one at the end of each line
+	last     bool  // the file's last line is the last of them: its newline is optional
 }
 
 func (c *checkedReader) Read(p []byte) (int, error) {
@@ -78,13 +87,39 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 	}
 	chunk := p[:n]
 	c.left -= int64(n)
-	if i := bytes.IndexByte(chunk, '\n'); i >= 0 && (c.left > 0 || i < n-1) {
+	c.newlines -= int64(bytes.Count(chunk, newline))
+	switch {
+	case c.left > 0 && c.newlines <= 0:
+		// The last line's newline, or more, before the end.
 		return 0, ErrMismatch
-	}
-	if c.left == 0 && !c.last && chunk[n-1] != '\n' {
+	case c.left == 0 && chunk[n-1] == '\n' && c.newlines != 0:
+		return 0, ErrMismatch
+	case c.left == 0 && chunk[n-1] != '\n' && (!c.last || c.newlines != 1):
 		return 0, ErrMismatch
 	}
 	return n, err
+}
+
+// FindRange locates lines first to last (from 1; first ≤ last) in src, the
+// source the index was built from, as one run of bytes: a last beyond the
+// end is taken as the last line, as sed does. It makes two look-ups, the
+// first and the last line (with buf, as Find), and reads no more; the
+// lines between are checked as WriteTo streams them. It fails as Find
+// does: with a RangeError if first is beyond the end.
+func (ix *Index) FindRange(src io.ReaderAt, first, last int64, buf []byte) (Line, error) {
+	last = min(last, ix.lines)
+	a, err := ix.Find(src, first, buf)
+	if err != nil || last <= first {
+		return a, err
+	}
+	b, err := ix.Find(src, last, buf)
+	if err != nil {
+		return Line{}, err
+	}
+	if b.Offset <= a.Offset {
+		return Line{}, ErrMismatch
+	}
+	return Line{Number: first, Offset: a.Offset, Length: b.Offset + b.Length - a.Offset, count: last - first + 1, last: b.last}, nil
 }
 
 // Find locates line n (from 1) in src, the source the index was built from.
@@ -161,7 +196,7 @@ func (b *block) forward() (Line, error) {
 	if start >= next.off {
 		return Line{}, ErrMismatch
 	}
-	line := Line{Number: n, Offset: start}
+	line := Line{Number: n, Offset: start, count: 1}
 
 	if n == next.line-1 {
 		// The last line before the next checkpoint ends where it begins.
@@ -243,7 +278,7 @@ func (b *block) backward() (Line, error) {
 		if lineEnd >= 0 {
 			if i := bytes.LastIndexByte(scan, '\n'); i >= 0 {
 				start := base + int64(i) + 1
-				line := Line{Number: b.n, Offset: start, Length: lineEnd - start}
+				line := Line{Number: b.n, Offset: start, Length: lineEnd - start, count: 1}
 				if lineEnd <= base+int64(len(data)) {
 					line.Head = data[i+1 : int64(i+1)+line.Length]
 				}

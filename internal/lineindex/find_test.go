@@ -539,3 +539,39 @@ func TestRangeError(t *testing.T) {
 		t.Errorf("Find(1) in an empty file: %v, want a RangeError", err)
 	}
 }
+
+// TestRangeRefusesAChangedSource: lines streamed as a range from a source
+// whose newlines moved, appeared or vanished within the range (a change
+// the file's status did not show) stop with ErrMismatch before the end:
+// the output is cut, never complete.
+func TestRangeRefusesAChangedSource(t *testing.T) {
+	t.Parallel()
+	data := numberedLines(5000, 9)
+	ix := buildBytes(t, data, BuildOptions{Settle: noSettle, Spacing: 512})
+	ref := naiveLines(data)
+	const first, last = 1000, 3000
+	want := bytes.Join(ref[first-1:last], nil)
+	start := int64(bytes.Index(data, want))
+	changes := map[string]func(b []byte){
+		"a newline added":    func(b []byte) { b[start+int64(len(want))/2] = '\n' },
+		"a newline removed":  func(b []byte) { b[start+int64(len(ref[first-1]))-1] = 'x' },
+		"the last one moved": func(b []byte) { b[start+int64(len(want))-1], b[start+int64(len(want))-2] = 'x', '\n' },
+		"one after the end":  func(b []byte) { b[start+int64(len(want))-1] = 'x' },
+	}
+	buf := make([]byte, 4096)
+	for name, change := range changes {
+		l, err := ix.FindRange(bytes.NewReader(data), first, last, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		changed := bytes.Clone(data)
+		change(changed)
+		var got bytes.Buffer
+		if _, err := l.WriteTo(&got, bytes.NewReader(changed)); !errors.Is(err, ErrMismatch) {
+			t.Errorf("%s: WriteTo: %v, want ErrMismatch", name, err)
+		}
+		if got.Len() >= len(want) {
+			t.Errorf("%s: wrote %d bytes of %d: all of the range", name, got.Len(), len(want))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"testing"
@@ -44,6 +45,7 @@ func FuzzIndex(f *testing.F) {
 			t.Fatalf("checkpoints %v, want %v", abbrev(dec.cps.all()), abbrev(want))
 		}
 		checkAllLines(t, dec, data, buf)
+		checkRanges(t, dec, data, buf, rand.New(rand.NewPCG(uint64(len(data)), uint64(bufChoice))))
 		if len(data) > 0 {
 			split := int(bufChoice) % len(data)
 			if extended, fresh := extendAt(t, t.TempDir(), data, split, spacing); !bytes.Equal(extended, fresh) {

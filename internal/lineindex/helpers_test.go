@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"sync/atomic"
@@ -405,4 +406,43 @@ func (ix *Index) marshal() ([]byte, error) {
 func validErr(ix *Index, f *os.File) error {
 	_, err := ix.validate(f)
 	return err
+}
+
+// checkRanges finds runs of lines of data with FindRange, as getline N-M
+// does, and checks each against the reference: the whole file, the first
+// and the last line alone, ranges that cross the end, and some at random.
+func checkRanges(t testing.TB, ix *Index, data []byte, buf []byte, r *rand.Rand) {
+	t.Helper()
+	ref := naiveLines(data)
+	lines := int64(len(ref))
+	if lines == 0 {
+		if _, err := ix.FindRange(bytes.NewReader(data), 1, 1, buf); !errors.As(err, new(*RangeError)) {
+			t.Fatalf("FindRange(1, 1) of an empty file: %v, want a RangeError", err)
+		}
+		return
+	}
+	ranges := [][2]int64{{1, lines}, {1, 1}, {lines, lines}, {lines, lines + 5}, {1, math.MaxInt64}}
+	for range 20 {
+		first := 1 + r.Int64N(lines)
+		ranges = append(ranges, [2]int64{first, first + r.Int64N(lines-first+4)})
+	}
+	src := bytes.NewReader(data)
+	var got bytes.Buffer
+	for _, fl := range ranges {
+		first, last := fl[0], fl[1]
+		l, err := ix.FindRange(src, first, last, buf)
+		if err != nil {
+			t.Fatalf("FindRange(%d, %d) of %d lines: %v", first, last, lines, err)
+		}
+		got.Reset()
+		if _, err := l.WriteTo(&got, src); err != nil {
+			t.Fatalf("lines %d-%d: WriteTo: %v", first, last, err)
+		}
+		if want := bytes.Join(ref[first-1:min(last, lines)], nil); !bytes.Equal(got.Bytes(), want) {
+			t.Fatalf("lines %d-%d of %d: %d bytes differ from the reference's %d", first, last, lines, got.Len(), len(want))
+		}
+	}
+	if _, err := ix.FindRange(src, lines+1, lines+2, buf); !errors.As(err, new(*RangeError)) {
+		t.Fatalf("FindRange(%d, %d) of %d lines: %v, want a RangeError", lines+1, lines+2, lines, err)
+	}
 }

@@ -3,6 +3,7 @@ package lineindex
 import (
 	"errors"
 	"math"
+	"strings"
 )
 
 // Reasons a line number is refused by [ParseLineNumber].
@@ -11,6 +12,8 @@ var (
 	errNumberSyntax   = errors.New("not a plain decimal number")
 	errNumberZero     = errors.New("line numbers start at 1")
 	errNumberTooLarge = errors.New("line number too large")
+	errRangeSyntax    = errors.New("not a line number N or a range N-M")
+	errRangeBackwards = errors.New("a range N-M must not end before it starts")
 )
 
 // ParseLineNumber parses a line number: one or more ASCII digits, nothing
@@ -41,4 +44,26 @@ func ParseLineNumber(s string) (int64, error) {
 		return 0, errNumberZero
 	}
 	return n, nil
+}
+
+// ParseLines parses a line number N, or a range N-M of line numbers (each as
+// ParseLineNumber takes it, N ≤ M), and returns the first and last line.
+func ParseLines(s string) (first, last int64, err error) {
+	a, b, isRange := strings.Cut(s, "-")
+	if isRange && (a == "" || b == "") {
+		return 0, 0, errRangeSyntax
+	}
+	if first, err = ParseLineNumber(a); err != nil {
+		return 0, 0, err
+	}
+	if !isRange {
+		return first, first, nil
+	}
+	if last, err = ParseLineNumber(b); err != nil {
+		return 0, 0, err
+	}
+	if first > last {
+		return 0, 0, errRangeBackwards
+	}
+	return first, last, nil
 }

@@ -129,3 +129,40 @@ func BenchmarkParseLineNumber(b *testing.B) {
 		}
 	}
 }
+
+func TestParseLines(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in          string
+		first, last int64
+		err         error
+	}{
+		{"7", 7, 7, nil},
+		{"10-20", 10, 20, nil},
+		{"5-5", 5, 5, nil},
+		{"007-010", 7, 10, nil},
+		{"1-9223372036854775807", 1, math.MaxInt64, nil},
+
+		{"20-10", 0, 0, errRangeBackwards},
+		{"-1", 0, 0, errRangeSyntax},
+		{"1-", 0, 0, errRangeSyntax},
+		{"-", 0, 0, errRangeSyntax},
+		{"--1", 0, 0, errRangeSyntax},
+		{"1--2", 0, 0, errNumberSyntax},
+		{"1-2-3", 0, 0, errNumberSyntax},
+		{"0-5", 0, 0, errNumberZero},
+		{"5-0", 0, 0, errNumberZero},
+		{"1 -2", 0, 0, errNumberSyntax},
+		{"1- 2", 0, 0, errNumberSyntax},
+		{"+1-2", 0, 0, errNumberSyntax},
+		{"1-9223372036854775808", 0, 0, errNumberTooLarge},
+		{"", 0, 0, errNumberEmpty},
+		{"1,2", 0, 0, errNumberSyntax},
+	}
+	for _, tt := range tests {
+		first, last, err := ParseLines(tt.in)
+		if first != tt.first || last != tt.last || !errors.Is(err, tt.err) {
+			t.Errorf("ParseLines(%q) = %d, %d, %v; want %d, %d, %v", tt.in, first, last, err, tt.first, tt.last, tt.err)
+		}
+	}
+}

@@ -78,6 +78,7 @@ func checkFile(t testing.TB, data []byte) {
 				ix.spacing, abbrev(ix.cps.all()), abbrev(want))
 		}
 		checkAllLines(t, ix, data, bufs...)
+		checkRanges(t, ix, data, bufs[0], rand.New(rand.NewPCG(uint64(len(data)), uint64(spacing))))
 		if spacing == 512 {
 			// Start the rotation of buffers at another one, so that
 			// each line is found with two buffer sizes.
