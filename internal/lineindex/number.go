@@ -50,7 +50,10 @@ func ParseLineNumber(s string) (int64, error) {
 // ParseLineNumber takes it, N ≤ M), and returns the first and last line.
 func ParseLines(s string) (first, last int64, err error) {
 	a, b, isRange := strings.Cut(s, "-")
-	if isRange && (a == "" || b == "") {
+	switch {
+	case isRange && a == "":
+		return 0, 0, errNumberSyntax // a negative number
+	case isRange && b == "":
 		return 0, 0, errRangeSyntax
 	}
 	if first, err = ParseLineNumber(a); err != nil {

@@ -144,10 +144,10 @@ func TestParseLines(t *testing.T) {
 		{"1-9223372036854775807", 1, math.MaxInt64, nil},
 
 		{"20-10", 0, 0, errRangeBackwards},
-		{"-1", 0, 0, errRangeSyntax},
+		{"-1", 0, 0, errNumberSyntax},
 		{"1-", 0, 0, errRangeSyntax},
-		{"-", 0, 0, errRangeSyntax},
-		{"--1", 0, 0, errRangeSyntax},
+		{"-", 0, 0, errNumberSyntax},
+		{"--1", 0, 0, errNumberSyntax},
 		{"1--2", 0, 0, errNumberSyntax},
 		{"1-2-3", 0, 0, errNumberSyntax},
 		{"0-5", 0, 0, errNumberZero},

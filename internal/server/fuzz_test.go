@@ -31,6 +31,9 @@ func FuzzLinesPath(f *testing.F) {
 		"http://lined/lines/2", "http://lined/lines/x", "http://lined", "https://a:1/lines/3?q",
 		"ftp://x/lines/2", "http:///lines/2", "HTTP://x/lines/2", "hTTp://x/lines/9", "http://", "x://y",
 		"/%6Cines/1", "/lines/1\xff", "/%6Cines/1\xff", "/lines%2F1",
+		"/lines/1-3", "/lines/2-2", "/lines/3-9", "/lines/4-5", "/lines/3-2", "/lines/1-", "/lines/-3",
+		"/lines/1--3", "/lines/1-2-3", "/lines/0-2", "/lines/1-10000", "/lines/1-10001", "/lines/1-9223372036854775807",
+		"/lines/1%2D3", "/lines/1-3?x", "/lines/ 1-3", "/lines/1-+3",
 	} {
 		f.Add(uint8(0), target)
 	}
@@ -68,8 +71,9 @@ func FuzzLinesPath(f *testing.F) {
 // whose scheme is not http (in any case) or whose host is empty is 400;
 // the path is the target up to '?' (after "http://authority" in absolute form), matched
 // before any percent-decoding; "/lines/" followed by one or more ASCII
-// digits of value 1..2^63-1 is a line (200, or 413 beyond m), anything
-// else after "/lines/" is 400; "/", "/healthz", "/readyz" and "/metrics"
+// digits of value 1..2^63-1 is a line (200, or 413 beyond m), and two such
+// numbers N-M with N ≤ M, at most DefaultMaxRange lines, are a range (200,
+// or 413 if N is beyond m); anything else after "/lines/" is 400; "/", "/healthz", "/readyz" and "/metrics"
 // exist; everything else is 404; only GET and HEAD are allowed (405).
 func refStatus(method, target string, m int64) int {
 	path, _, _ := strings.Cut(target, "?")
@@ -91,15 +95,25 @@ func refStatus(method, target string, m int64) int {
 		if !get {
 			return 405
 		}
-		arg := path[len("/lines/"):]
-		if arg == "" || strings.Trim(arg, "0123456789") != "" {
-			return 400
+		number := func(s string) int64 { // 0 if not a line number
+			if s == "" || strings.Trim(s, "0123456789") != "" {
+				return 0
+			}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return 0
+			}
+			return n
 		}
-		n, err := strconv.ParseInt(arg, 10, 64)
+		a, b, isRange := strings.Cut(path[len("/lines/"):], "-")
+		first, last := number(a), number(a)
+		if isRange {
+			last = number(b)
+		}
 		switch {
-		case err != nil || n == 0:
+		case first == 0 || last == 0 || last < first || last-first >= DefaultMaxRange:
 			return 400
-		case n > m:
+		case first > m:
 			return 413
 		}
 		return 200
@@ -113,7 +127,7 @@ func refStatus(method, target string, m int64) int {
 }
 
 var (
-	fixed400 = regexp.MustCompile(`^invalid line number: (empty line number|not a plain decimal number|line numbers start at 1|line number too large)\n$`)
+	fixed400 = regexp.MustCompile(`^(invalid line number: (empty line number|not a plain decimal number|line numbers start at 1|line number too large|not a line number N or a range N-M|a range N-M must not end before it starts)|invalid range: more than \d+ lines \(the most one request may ask for\))\n$`)
 	fixed413 = regexp.MustCompile(`^line \d+ is beyond the end of the file \(\d+ lines\)\n$`)
 )
 

@@ -72,6 +72,8 @@ The file %s.
 GET /lines/N   line N (from 1), exactly as stored, newline included;
                HEAD too; 400 for a malformed N, 413 beyond the last line,
                503 while the file is being indexed
+GET /lines/N-M lines N to M (up to the last), in one body; X-Lines says
+               which; 400 if M < N or the range is too wide
 GET /healthz   200 while the server runs
 GET /readyz    200 once the file is indexed, else 503 and the progress
 GET /metrics   Prometheus metrics
@@ -110,12 +112,18 @@ func (g *generation) grownTo(f *os.File, x *lineindex.Index, unchanged int64, in
 	return n
 }
 
-// appendETag appends the ETag of line n to b.
-func (g *generation) appendETag(b []byte, n int64) []byte {
-	// The last range that starts at or before n; the first starts at 1.
-	i := sort.Search(len(g.etags), func(i int) bool { return g.etags[i].from > n }) - 1
+// appendETag appends the ETag of lines first to last (one line if they are
+// the same) to b. Lines change with the file only from some line on, so
+// the ETag of a run of lines is that of the version its last line has.
+func (g *generation) appendETag(b []byte, first, last int64) []byte {
+	// The last range that starts at or before last; the first starts at 1.
+	i := sort.Search(len(g.etags), func(i int) bool { return g.etags[i].from > last }) - 1
 	b = append(b, g.etags[max(i, 0)].prefix...)
-	b = strconv.AppendInt(b, n, 10)
+	b = strconv.AppendInt(b, first, 10)
+	if last != first {
+		b = append(b, '-')
+		b = strconv.AppendInt(b, last, 10)
+	}
 	return append(b, '"')
 }
 

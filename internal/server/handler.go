@@ -216,14 +216,18 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) (int, int64) {
 	return text(w, r, http.StatusServiceUnavailable, "loading\n")
 }
 
-// serveLine answers GET or HEAD /lines/arg.
+// serveLine answers GET or HEAD /lines/arg: line N, or lines N-M.
 func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (int, int64) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, r)
 	}
-	n, err := lineindex.ParseLineNumber(arg)
+	first, last, err := lineindex.ParseLines(arg)
 	if err != nil {
 		return text(w, r, http.StatusBadRequest, "invalid line number: "+err.Error()+"\n")
+	}
+	if last-first >= s.cfg.MaxRange {
+		return text(w, r, http.StatusBadRequest,
+			"invalid range: more than "+strconv.FormatInt(s.cfg.MaxRange, 10)+" lines (the most one request may ask for)\n")
 	}
 	g := s.acquire()
 	if g == nil {
@@ -233,9 +237,10 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 	if g.stale.Load() {
 		return unavailable(w, r, bodyChanged)
 	}
-	if n > g.lines {
+	if first > g.lines {
 		// The count is only true of the file as it was indexed: if it
-		// changed since, or grew, line n may be there now (being indexed).
+		// changed since, or grew, line first may be there now (being
+		// indexed).
 		same, grown := s.unchanged(g)
 		switch {
 		case !same:
@@ -245,20 +250,25 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 		}
 		s.poke()
 		return text(w, r, http.StatusRequestEntityTooLarge,
-			(&lineindex.RangeError{N: n, Lines: g.lines}).Error()+"\n")
+			(&lineindex.RangeError{N: first, Lines: g.lines}).Error()+"\n")
 	}
+	last = min(last, g.lines) // a range stops at the last line, as sed's does
+	isRange := strings.IndexByte(arg, '-') >= 0
 
-	var tag [64]byte
-	etag := g.appendETag(tag[:0], n)
+	var tag [96]byte
+	etag := g.appendETag(tag[:0], first, last)
 	h := w.Header()
 	if s.cacheControl != nil {
 		h["Cache-Control"] = s.cacheControl
+	}
+	if isRange {
+		h["X-Lines"] = []string{strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10)}
 	}
 	if etagMatch(r.Header["If-None-Match"], etag) {
 		switch same, grown := s.unchanged(g); {
 		case !same:
 			return unavailable(w, r, bodyChanged)
-		case grown && n == g.lines && g.lastOpen:
+		case grown && last == g.lines && g.lastOpen:
 			return unavailable(w, r, bodyGrowing) // the last line grew
 		}
 		h["Etag"] = []string{string(etag)}
@@ -270,12 +280,12 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 	defer bufPool.Put(bufp)
 	// Every read goes through g.src, which checks that the file is still
 	// the indexed version after it: the bytes are that version's.
-	line, err := g.ix.Find(g.src, n, *bufp)
-	if err != nil && s.grewDuringRead(g, n, err) {
-		line, err = g.ix.Find(g.src, n, *bufp)
+	line, err := g.ix.FindRange(g.src, first, last, *bufp)
+	if err != nil && s.grewDuringRead(g, last, err) {
+		line, err = g.ix.FindRange(g.src, first, last, *bufp)
 	}
 	if err != nil {
-		return s.readFailed(w, r, g, n, err)
+		return s.readFailed(w, r, g, last, err)
 	}
 	h["Etag"] = []string{string(etag)}
 	h["Content-Type"] = textPlain
@@ -284,6 +294,7 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 		w.WriteHeader(http.StatusOK)
 		return http.StatusOK, 0
 	}
+	s.metrics.sent(last-first+1, isRange)
 	if int64(len(line.Head)) == line.Length {
 		written, _ := w.Write(line.Head) // a failed write is the client's going
 		return http.StatusOK, int64(written)

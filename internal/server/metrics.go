@@ -22,6 +22,8 @@ type metrics struct {
 	build    prometheus.Gauge
 	builds   prometheus.Counter
 	extends  prometheus.Counter
+	served   prometheus.Counter // lines sent in 200 answers to GET
+	ranges   prometheus.Counter // of which answers to N-M
 	handler  http.Handler
 }
 
@@ -53,12 +55,18 @@ func newMetrics(s *Server) *metrics {
 		builds: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lined_index_builds_total", Help: "Index builds since the start.",
 		}),
+		served: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lined_lines_served_total", Help: "Lines sent in answers to GET /lines/N and /lines/N-M (a range counts its lines).",
+		}),
+		ranges: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "lined_range_requests_total", Help: "GET /lines/N-M answered with lines.",
+		}),
 		byCode: map[int]prometheus.Counter{},
 	}
 	for _, code := range []int{200, 304, 400, 404, 405, 413, 500, 503} {
 		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
 	}
-	reg.MustRegister(m.requests, m.latency, m.bytes, m.lines, m.size, m.build, m.builds, m.extends,
+	reg.MustRegister(m.requests, m.latency, m.bytes, m.lines, m.size, m.build, m.builds, m.extends, m.served, m.ranges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lined_ready", Help: "1 when lines are served, 0 while indexing or stopping.",
 		}, func() float64 {
@@ -99,6 +107,14 @@ func (m *metrics) built(took time.Duration) {
 }
 
 func (m *metrics) extended() { m.extends.Inc() }
+
+// sent counts the lines of one answer to GET.
+func (m *metrics) sent(lines int64, isRange bool) {
+	m.served.Add(float64(lines))
+	if isRange {
+		m.ranges.Inc()
+	}
+}
 
 // serve writes the metrics; the status is 200 unless gathering failed. The
 // byte count is what was sent: none for HEAD, whose body net/http drops.

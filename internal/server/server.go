@@ -80,7 +80,13 @@ type Config struct {
 	// can take a huge line, and one that stops is cut.
 	WriteTimeout   time.Duration // 30s
 	MaxHeaderBytes int           // 8 KiB; net/http answers 431 beyond it
+	// MaxRange is the most lines one request N-M may ask for; wider is
+	// 400. 0: DefaultMaxRange.
+	MaxRange int64
 }
+
+// DefaultMaxRange is Config.MaxRange's default.
+const DefaultMaxRange = 10_000
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -97,6 +103,9 @@ func (c *Config) setDefaults() {
 	def(&c.WriteTimeout, 30*time.Second)
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = 8 << 10
+	}
+	if c.MaxRange == 0 {
+		c.MaxRange = DefaultMaxRange
 	}
 	if c.Open == nil {
 		c.Open = os.Open

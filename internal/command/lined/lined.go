@@ -32,7 +32,8 @@ func App() *cli.App {
 		Name:      "lined",
 		Usage:     "serve the lines of a text file over HTTP",
 		UsageText: "lined --file FILE [--addr ADDR] [--index PATH] [options]\nlined --probe [--addr ADDR]",
-		Description: "Serves GET /lines/N (line N, from 1, exactly as stored), /healthz, /readyz,\n" +
+		Description: "Serves GET /lines/N (line N, from 1, exactly as stored) and /lines/N-M (lines N\n" +
+			"to M), /healthz, /readyz,\n" +
 			"/metrics and / on ADDR. Listens at once; builds FILE's index in the background\n" +
 			"if there is no valid one. Stops gracefully on SIGINT or SIGTERM (a second\n" +
 			"signal stops it at once).\n" +
@@ -45,6 +46,7 @@ func App() *cli.App {
 			command.IndexFlag(),
 			command.SettleFlag(),
 			&cli.IntFlag{Name: "workers", Usage: "`N` CPUs to use (GOMAXPROCS); 0: all", EnvVars: []string{"LINED_WORKERS", "NUM_OF_WORKERS"}},
+			&cli.Int64Flag{Name: "max-range", Value: server.DefaultMaxRange, Usage: "the most lines one request /lines/N-M may ask for (`N`); wider is 400", EnvVars: []string{"LINED_MAX_RANGE"}},
 			&cli.StringFlag{Name: "cache-control", Value: "public, max-age=60", Usage: "Cache-Control `VALUE` of line responses; empty for none", EnvVars: []string{"LINED_CACHE_CONTROL"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "on SIGINT/SIGTERM, give in-flight requests at most `DURATION`", EnvVars: []string{"LINED_SHUTDOWN_TIMEOUT"}},
 			&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "on SIGINT/SIGTERM, first let open connections finish and close for up to `DURATION` (within the shutdown timeout)", EnvVars: []string{"LINED_DRAIN"}},
@@ -75,6 +77,8 @@ func linedAction(c *cli.Context) error {
 		return command.UsageError("--workers must be 0 (all CPUs) or more, not %d", c.Int("workers"))
 	case c.Duration("shutdown-timeout") <= 0 || c.Duration("drain") < 0:
 		return command.UsageError("--shutdown-timeout must be positive and --drain not negative")
+	case c.Int64("max-range") < 1:
+		return command.UsageError("--max-range must be 1 or more, not %d", c.Int64("max-range"))
 	case c.Duration("read-header-timeout") <= 0:
 		return command.UsageError("--read-header-timeout must be positive")
 	case strings.ContainsAny(c.String("cache-control"), "\r\n"):
@@ -104,6 +108,7 @@ func linedAction(c *cli.Context) error {
 		IndexPaths:      command.IndexPaths(c, name),
 		Settle:          command.Settle(c),
 		CacheControl:    c.String("cache-control"),
+		MaxRange:        c.Int64("max-range"),
 		AccessLog:       c.Bool("access-log"),
 		Logger:          log,
 		ShutdownTimeout: c.Duration("shutdown-timeout"),

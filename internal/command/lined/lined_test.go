@@ -46,6 +46,8 @@ func TestLinedUsageErrors(t *testing.T) {
 		{[]string{"--file", file, "--shutdown-timeout", "0s"}, nil, "--shutdown-timeout must be positive"},
 		{[]string{"--file", file, "--read-header-timeout", "0s"}, nil, "--read-header-timeout must be positive"},
 		{[]string{"--file", file, "--cache-control", "a\r\nX-Evil: 1"}, nil, "--cache-control must be one line"},
+		{[]string{"--file", file, "--max-range", "0"}, nil, "--max-range must be 1 or more, not 0"},
+		{[]string{"--file", file}, map[string]string{"LINED_MAX_RANGE": "-5"}, "--max-range must be 1 or more, not -5"},
 		{[]string{"--file", file, "--no-such-flag"}, nil, "flag provided but not defined"},
 	}
 	for _, tt := range tests {
