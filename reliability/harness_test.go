@@ -353,14 +353,14 @@ func (p *linedProc) fds() int {
 	return len(ents)
 }
 
-// metric returns the value of an unlabelled metric from /metrics.
+// metric returns the value of a metric from /metrics: the first series of that name, whatever its labels.
 func (p *linedProc) metric(name string) float64 {
 	p.t.Helper()
 	_, body, err := p.get("/metrics")
 	if err != nil {
 		p.t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindSubmatch(body)
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + `(?:\{[^}]*\})? (\S+)$`).FindSubmatch(body)
 	if m == nil {
 		p.t.Fatalf("no metric %s", name)
 	}

@@ -82,14 +82,15 @@ wait_serving() {
 	return 1
 }
 
-# check_lines PORT FILE N...: /lines/N on PORT equals sed -n Np FILE.
+# check_lines PORT FILE N...: /lines/N on PORT equals sed -n Np FILE. With
+# PREFIX set, PREFIX/lines/N instead (/files/NAME of several files).
 check_lines() {
 	local port=$1 file=$2 n ok=0
 	shift 2
 	for n in "$@"; do
 		sed -n "${n}p" "$file" >"$tmp/want"
-		if ! curl -fsS -m 5 -o "$tmp/got" "http://127.0.0.1:$port/lines/$n"; then
-			log "  GET /lines/$n failed"
+		if ! curl -fsS -m 5 -o "$tmp/got" "http://127.0.0.1:$port${PREFIX-}/lines/$n"; then
+			log "  GET ${PREFIX-}/lines/$n failed"
 			ok=1
 		elif ! cmp -s "$tmp/got" "$tmp/want"; then
 			log "  /lines/$n differs from sed -n ${n}p"
@@ -226,6 +227,25 @@ rc=0
 [ "$rc" = 1 ] && grep -q 'LINED_FILE=missing.txt: no such file' "$tmp/bad.err" &&
 	pass "LINED_FILE=missing.txt ./run.sh: exit 1, \"$(cat "$tmp/bad.err")\"" ||
 	{ fail "LINED_FILE=missing.txt: exit $rc"; show "$tmp/bad.err"; }
+
+# 5. Several files: ./run.sh A B serves each at /files/NAME/lines/N; the
+#    demo is not served.
+p4=$(free_port)
+second="$tmp/second, file.txt"
+printf 'one\ntwo\n' >"$second"
+start two env APP_PORT="$p4" ./run.sh "$own" "$second"
+if wait_serving "$pid" "$p4"; then
+	if PREFIX="/files/own%20file.txt" check_lines "$p4" "$own" 1 4 &&
+		PREFIX="/files/second,%20file.txt" check_lines "$p4" "$second" 1 2; then
+		pass "./run.sh FILE FILE serves both, at /files/NAME/lines/N"
+	else
+		fail "./run.sh FILE FILE: lines differ from the files'"
+	fi
+	stop_int "$pid"
+else
+	fail "./run.sh FILE FILE did not serve on port $p4"
+	show "$tmp/two.out" "$tmp/two.err"
+fi
 
 echo
 if [ "$failures" = 0 ]; then

@@ -32,15 +32,17 @@ func loadedServer(tb testing.TB, content []byte) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := New(nil, Config{
-		File: file, IndexPaths: []string{file + ".idx"},
+	s, err := New(Config{
 		CacheControl: "public, max-age=60", Logger: slog.New(slog.DiscardHandler),
 		Settle: noSettle,
-	})
-	if err := s.load(tb.Context(), f, nil, true); err != nil {
+	}, []File{{Path: file, IndexPaths: []string{file + ".idx"}}})
+	if err != nil {
 		tb.Fatal(err)
 	}
-	tb.Cleanup(func() { s.cur.Load().release() })
+	if err := s.files[0].load(tb.Context(), f, nil, true); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { s.files[0].cur.Load().release() })
 	return s
 }
 

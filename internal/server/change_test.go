@@ -60,7 +60,7 @@ func TestAppendedLinesServed(t *testing.T) {
 	// Without asking for the new line: the ticker finds the change.
 	waitFor(t, 5*time.Second, "the appended line served", func() bool {
 		r := ts.do("HEAD", "/readyz")
-		return r.code == 200 && ts.s.cur.Load().lines == 11
+		return r.code == 200 && ts.s.files[0].cur.Load().lines == 11
 	})
 	t.Logf("appended line visible after %v", time.Since(start))
 	if r := ts.get("/lines/11"); r.code != 200 || r.body != "appended line\n" {
@@ -215,13 +215,13 @@ func TestMismatchForcesRebuild(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"))
 	ts.waitReady()
-	g := ts.s.cur.Load()
+	g := ts.s.files[0].cur.Load()
 	g.stale.Store(true) // as readFailed does on lineindex.ErrMismatch
-	ts.s.poke()
+	ts.s.files[0].poke()
 	if r := ts.get("/lines/1"); r.code != 503 || r.body != bodyChanged {
 		t.Errorf("line 1 of a stale generation: %d %q", r.code, r.body)
 	}
-	waitFor(t, 5*time.Second, "a new generation", func() bool { return ts.s.cur.Load() != g })
+	waitFor(t, 5*time.Second, "a new generation", func() bool { return ts.s.files[0].cur.Load() != g })
 	if r := ts.get("/lines/2"); r.code != 200 || r.body != "b\n" {
 		t.Errorf("line 2 after the rebuild: %d %q", r.code, r.body)
 	}
@@ -533,7 +533,7 @@ func TestServedWhileGrowing(t *testing.T) {
 	wg.Wait()
 	metrics := ts.get("/metrics").body
 	t.Logf("%d old lines served, %d failed; new lines visible after %v at worst", served.Load(), failed.Load(), worst)
-	if !strings.Contains(metrics, "lined_index_builds_total 1\n") || strings.Contains(metrics, "lined_index_extensions_total 0\n") {
+	if !strings.Contains(metrics, "lined_index_builds_total{file=\"data.txt\"} 1\n") || strings.Contains(metrics, "lined_index_extensions_total{file=\"data.txt\"} 0\n") {
 		t.Errorf("the index was built again, or never extended:\n%s", grepLines(metrics, "lined_index_"))
 	}
 }

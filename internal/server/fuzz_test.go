@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,6 +35,8 @@ func FuzzLinesPath(f *testing.F) {
 		"/lines/1-3", "/lines/2-2", "/lines/3-9", "/lines/4-5", "/lines/3-2", "/lines/1-", "/lines/-3",
 		"/lines/1--3", "/lines/1-2-3", "/lines/0-2", "/lines/1-10000", "/lines/1-10001", "/lines/1-9223372036854775807",
 		"/lines/1%2D3", "/lines/1-3?x", "/lines/ 1-3", "/lines/1-+3",
+		"/files/", "/files", "/files/data.txt/lines/2", "/files/data%2Etxt/lines/1-3", "/files/data.txt/lines/4",
+		"/files/data.txt", "/files/data.txt/", "/files/other/lines/1", "/files/data.txt/lines/x", "/files//lines/1",
 	} {
 		f.Add(uint8(0), target)
 	}
@@ -74,7 +77,9 @@ func FuzzLinesPath(f *testing.F) {
 // digits of value 1..2^63-1 is a line (200, or 413 beyond m), and two such
 // numbers N-M with N ≤ M, at most DefaultMaxRange lines, are a range (200,
 // or 413 if N is beyond m); anything else after "/lines/" is 400; "/", "/healthz", "/readyz" and "/metrics"
-// exist; everything else is 404; only GET and HEAD are allowed (405).
+// exist; /files/ lists the files, and /files/data.txt/lines/ (the name
+// percent-decoded) is /lines/ of the one file, data.txt; everything else
+// is 404; only GET and HEAD are allowed (405).
 func refStatus(method, target string, m int64) int {
 	path, _, _ := strings.Cut(target, "?")
 	if !strings.HasPrefix(path, "/") {
@@ -90,6 +95,19 @@ func refStatus(method, target string, m int64) int {
 		}
 	}
 	get := method == "GET" || method == "HEAD"
+	if rest, ok := strings.CutPrefix(path, "/files/"); ok {
+		// The one file is data.txt: /files/data.txt/lines/ is /lines/.
+		name, arg, _ := strings.Cut(rest, "/")
+		switch name, err := url.PathUnescape(name); {
+		case rest == "" && !get:
+			return 405
+		case rest == "":
+			return 200
+		case err != nil || name != "data.txt" || !strings.HasPrefix(arg, "lines/"):
+			return 404
+		}
+		path = "/" + arg
+	}
 	switch {
 	case strings.HasPrefix(path, "/lines/"):
 		if !get {

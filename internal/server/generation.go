@@ -65,6 +65,17 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string, unwritten func
 	return g
 }
 
+const severalAboutText = `lined serves the lines of %d text files over HTTP.
+
+GET /files/                   the files: name, lines, bytes, readiness (JSON
+                              when asked for application/json)
+GET /files/NAME/lines/N       line N (from 1) of file NAME, exactly as stored
+GET /files/NAME/lines/N-M     lines N to M (up to the last) of file NAME
+GET /healthz                  200 while the server runs
+GET /readyz                   200 once every file is indexed, else 503
+GET /metrics                  Prometheus metrics, by file
+`
+
 const aboutText = `lined serves the lines of one text file over HTTP.
 
 The file %s.
@@ -149,7 +160,7 @@ func (g *generation) release() {
 
 // acquire returns the current generation with a reference taken, or nil if
 // none is loaded yet.
-func (s *Server) acquire() *generation {
+func (s *file) acquire() *generation {
 	for {
 		g := s.cur.Load()
 		if g == nil || g.acquire() {
@@ -160,7 +171,7 @@ func (s *Server) acquire() *generation {
 }
 
 // install makes g current and retires the previous generation.
-func (s *Server) install(g *generation) {
+func (s *file) install(g *generation) {
 	if old := s.cur.Swap(g); old != nil {
 		old.release()
 	}

@@ -1,10 +1,13 @@
 package server
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -65,9 +68,13 @@ const (
 	bodyReadError = "internal error: the line could not be read\n"
 	bodyStopping  = "stopping\n"
 	bodyBadTarget = "bad request: an absolute request target must be http://HOST/PATH\n"
+	bodySeveral   = "not found: several files are served; their lines are at /files/NAME/lines/N, the list at /files/\n"
 )
 
-const linesPrefix = "/lines/"
+const (
+	linesPrefix = "/lines/"
+	filesPrefix = "/files/"
+)
 
 // ServeHTTP routes a request. It matches the path as the client sent it,
 // before percent-decoding: /lines/%31 is not /lines/1 but a malformed
@@ -86,8 +93,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case !ok:
 		code, n = text(w, r, http.StatusBadRequest, bodyBadTarget)
+	case strings.HasPrefix(path, linesPrefix) && len(s.files) == 1:
+		code, n = s.files[0].serveLine(w, r, path[len(linesPrefix):])
 	case strings.HasPrefix(path, linesPrefix):
-		code, n = s.serveLine(w, r, path[len(linesPrefix):])
+		code, n = text(w, r, http.StatusNotFound, bodySeveral)
+	case strings.HasPrefix(path, filesPrefix):
+		code, n = s.serveFiles(w, r, path[len(filesPrefix):])
 	case path == "/" || path == "/healthz" || path == "/readyz" || path == "/metrics":
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			code, n = methodNotAllowed(w, r)
@@ -192,7 +203,7 @@ func unavailable(w http.ResponseWriter, r *http.Request, body string) (int, int6
 	return text(w, r, http.StatusServiceUnavailable, body)
 }
 
-func (s *Server) about() string {
+func (s *file) about() string {
 	if g := s.cur.Load(); g != nil {
 		return g.about
 	}
@@ -201,23 +212,142 @@ func (s *Server) about() string {
 
 var notLoadedAbout = strings.Replace(aboutText, "%s", "is being indexed", 1)
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) (int, int64) {
+// about is the text of GET /: with one file, the file's.
+func (s *Server) about() string {
+	if len(s.files) == 1 {
+		return s.files[0].about()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, severalAboutText, len(s.files))
+	return b.String()
+}
+
+// ready tells whether the file's lines are served.
+func (s *file) ready() bool {
+	g := s.cur.Load()
+	return g != nil && !g.stale.Load() && !s.srv.draining.Load()
+}
+
+// status is what /readyz says of the file: whether it is ready, and why.
+func (s *file) status() (bool, string) {
 	g := s.cur.Load()
 	switch {
-	case s.draining.Load():
-		return text(w, r, http.StatusServiceUnavailable, bodyStopping)
 	case g != nil && !g.stale.Load():
-		return text(w, r, http.StatusOK, "ready: "+strconv.FormatInt(g.lines, 10)+" lines\n")
+		return true, "ready: " + strconv.FormatInt(g.lines, 10) + " lines"
 	case s.building.Load():
-		return text(w, r, http.StatusServiceUnavailable, s.progressText()+"\n")
+		return false, s.progressText()
 	case g != nil:
-		return text(w, r, http.StatusServiceUnavailable, "the file changed; waiting to index it again\n")
+		return false, "the file changed; waiting to index it again"
 	}
-	return text(w, r, http.StatusServiceUnavailable, "loading\n")
+	return false, "loading"
+}
+
+// readyz is 200 once every file is ready, else 503; with several files,
+// one line a file says how it is.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) (int, int64) {
+	if s.draining.Load() {
+		return text(w, r, http.StatusServiceUnavailable, bodyStopping)
+	}
+	code := http.StatusOK
+	var b strings.Builder
+	for _, f := range s.files {
+		ok, why := f.status()
+		if !ok {
+			code = http.StatusServiceUnavailable
+		}
+		if len(s.files) > 1 {
+			b.WriteString(f.name + ": ")
+		}
+		b.WriteString(why + "\n")
+	}
+	return text(w, r, code, b.String())
+}
+
+// serveFiles answers /files/ (the list of files) and /files/NAME/lines/ARG.
+// NAME is matched once percent-decoded, since a file's name may hold any
+// byte; ARG, as for /lines/, as sent.
+func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, rest string) (int, int64) {
+	if rest == "" {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			return methodNotAllowed(w, r)
+		}
+		return s.listFiles(w, r)
+	}
+	escaped, arg, _ := strings.Cut(rest, "/")
+	name, err := url.PathUnescape(escaped)
+	f := s.byName[name]
+	if err != nil || f == nil || !strings.HasPrefix(arg, "lines/") {
+		return text(w, r, http.StatusNotFound, bodyNotFound)
+	}
+	return f.serveLine(w, r, arg[len("lines/"):])
+}
+
+// fileEntry is one file in the list of /files/.
+type fileEntry struct {
+	Name  string `json:"name"`
+	Lines int64  `json:"lines"`
+	Bytes int64  `json:"bytes"`
+	Ready bool   `json:"ready"`
+}
+
+// listFiles answers GET /files/: one line a file (name, lines, bytes,
+// readiness), or a JSON array when the client accepts application/json.
+// Lines and bytes are those indexed, 0 before the first index.
+func (s *Server) listFiles(w http.ResponseWriter, r *http.Request) (int, int64) {
+	entries := make([]fileEntry, len(s.files))
+	for i, f := range s.files {
+		entries[i] = fileEntry{Name: f.name, Ready: f.ready()}
+		if g := f.cur.Load(); g != nil {
+			entries[i].Lines, entries[i].Bytes = g.lines, g.size
+		}
+	}
+	if acceptsJSON(r.Header["Accept"]) {
+		body, _ := json.Marshal(entries)
+		h := w.Header()
+		h["Content-Type"] = jsonType
+		h["Content-Length"] = contentLength(int64(len(body)) + 1)
+		w.WriteHeader(http.StatusOK)
+		if r.Method == http.MethodHead {
+			return http.StatusOK, 0
+		}
+		n, _ := w.Write(append(body, '\n'))
+		return http.StatusOK, int64(n)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		state := "ready"
+		if !e.Ready {
+			state = "not ready"
+		}
+		fmt.Fprintf(&b, "%s\t%d lines\t%d bytes\t%s\n", e.Name, e.Lines, e.Bytes, state)
+	}
+	return text(w, r, http.StatusOK, b.String())
+}
+
+var jsonType = []string{"application/json"}
+
+// acceptsJSON tells whether an Accept header asks for application/json
+// (with a non-zero quality), the one other type /files/ offers.
+func acceptsJSON(accept []string) bool {
+	for _, v := range accept {
+		for part := range strings.SplitSeq(v, ",") {
+			typ, params, _ := strings.Cut(part, ";")
+			if !strings.EqualFold(strings.TrimSpace(typ), "application/json") {
+				continue
+			}
+			if q, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+				if v, err := strconv.ParseFloat(q, 64); err == nil && v == 0 {
+					continue
+				}
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // serveLine answers GET or HEAD /lines/arg: line N, or lines N-M.
-func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (int, int64) {
+func (s *file) serveLine(w http.ResponseWriter, r *http.Request, arg string) (int, int64) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return methodNotAllowed(w, r)
 	}
@@ -258,8 +388,8 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 	var tag [96]byte
 	etag := g.appendETag(tag[:0], first, last)
 	h := w.Header()
-	if s.cacheControl != nil {
-		h["Cache-Control"] = s.cacheControl
+	if s.srv.cacheControl != nil {
+		h["Cache-Control"] = s.srv.cacheControl
 	}
 	if isRange {
 		h["X-Lines"] = []string{strconv.FormatInt(first, 10) + "-" + strconv.FormatInt(last, 10)}
@@ -305,7 +435,7 @@ func (s *Server) serveLine(w http.ResponseWriter, r *http.Request, arg string) (
 // unchanged tells whether g's file still holds the bytes it was indexed
 // with (see lineindex.Source): the same, or grown; if not, g is stale and
 // the watcher is woken. It wakes the watcher too when the file grew.
-func (s *Server) unchanged(g *generation) (same, grown bool) {
+func (s *file) unchanged(g *generation) (same, grown bool) {
 	switch g.src.State() {
 	case lineindex.Same:
 		return true, false
@@ -323,7 +453,7 @@ func (s *Server) unchanged(g *generation) (same, grown bool) {
 // (an append held up between stamping the file and moving its size), and
 // the file is now seen grown: line n, which it kept, can be read again.
 // The last line, if it had no newline, is not kept by a growth.
-func (s *Server) grewDuringRead(g *generation, n int64, err error) bool {
+func (s *file) grewDuringRead(g *generation, n int64, err error) bool {
 	return errors.Is(err, lineindex.ErrMismatch) && !errors.Is(err, lineindex.ErrIndexChanged) &&
 		!(n == g.lines && g.lastOpen) && g.src.State() == lineindex.Grown
 }
@@ -332,7 +462,7 @@ func (s *Server) grewDuringRead(g *generation, n int64, err error) bool {
 // longer matches the index (it is indexed again) or the index file was
 // changed in place (it is loaded again, and rebuilt only if it is no longer
 // valid), else 500.
-func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, g *generation, n int64, err error) (int, int64) {
+func (s *file) readFailed(w http.ResponseWriter, r *http.Request, g *generation, n int64, err error) (int, int64) {
 	if errors.Is(err, lineindex.ErrMismatch) && !errors.Is(err, lineindex.ErrIndexChanged) && g.src.State() == lineindex.Grown {
 		// The last line, which had no newline, grew: the file is being
 		// extended, not indexed again.
@@ -343,15 +473,15 @@ func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, g *generatio
 		if errors.Is(err, lineindex.ErrIndexChanged) {
 			// Before stale: the watcher reads the two in that order.
 			g.indexChanged.Store(true)
-			s.log.Warn("the index file was changed in place; loading it again", "file", s.cfg.File, "index", g.index, "line", n)
+			s.log.Warn("the index file was changed in place; loading it again", "file", s.path, "index", g.index, "line", n)
 		} else {
-			s.log.Warn("the file no longer matches its index; indexing it again", "file", s.cfg.File, "line", n)
+			s.log.Warn("the file no longer matches its index; indexing it again", "file", s.path, "line", n)
 		}
 		g.stale.Store(true)
 		s.poke()
 		return unavailable(w, r, bodyChanged)
 	}
-	s.log.Error("cannot read a line", "file", s.cfg.File, "line", n, "err", err)
+	s.log.Error("cannot read a line", "file", s.path, "line", n, "err", err)
 	s.poke()
 	return text(w, r, http.StatusInternalServerError, bodyReadError)
 }
@@ -379,7 +509,7 @@ func etagMatch(values []string, etag []byte) bool {
 // longer matches, the response is cut short (net/http then closes the
 // connection, as the body is shorter than its Content-Length) and the error
 // logged; the client sees a failed transfer, never wrong bytes.
-func (s *Server) stream(w http.ResponseWriter, g *generation, line lineindex.Line) int64 {
+func (s *file) stream(w http.ResponseWriter, g *generation, line lineindex.Line) int64 {
 	bufp := streamPool.Get().(*[]byte)
 	defer streamPool.Put(bufp)
 	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout, buf: *bufp}
@@ -392,7 +522,7 @@ func (s *Server) stream(w http.ResponseWriter, g *generation, line lineindex.Lin
 			g.stale.Store(true)
 		}
 		s.poke()
-		s.log.Error("cannot read a line; response cut short", "file", s.cfg.File, "line", line.Number, "err", err)
+		s.log.Error("cannot read a line; response cut short", "file", s.path, "line", line.Number, "err", err)
 	default:
 		s.log.Debug("client went away during a long line", "line", line.Number, "err", err)
 	}

@@ -50,19 +50,30 @@ func tempFile(tb testing.TB, content []byte) string {
 
 func startServerOn(t *testing.T, file string, setup ...func(*Server)) *testServer {
 	t.Helper()
+	return startServerFiles(t, []string{file}, setup...)
+}
+
+// startServerFiles serves several files, each with its index beside it.
+func startServerFiles(t *testing.T, paths []string, setup ...func(*Server)) *testServer {
+	t.Helper()
 	logs := &syncBuffer{}
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
+	var files []File
+	for _, p := range paths {
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, File{Path: p, IndexPaths: []string{p + ".idx"}, F: f})
 	}
-	s := New(f, Config{
-		File:          file,
-		IndexPaths:    []string{file + ".idx"},
+	s, err := New(Config{
 		CacheControl:  "public, max-age=60",
 		Logger:        slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		CheckInterval: 100 * time.Millisecond,
 		Settle:        noSettle,
-	})
+	}, files)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, fn := range setup {
 		fn(s)
 	}
@@ -73,7 +84,7 @@ func startServerOn(t *testing.T, file string, setup ...func(*Server)) *testServe
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := &testServer{
 		t: t, s: s, url: "http://" + ln.Addr().String(), addr: ln.Addr().String(),
-		file: file, logs: logs, cancel: cancel, done: make(chan error, 1),
+		file: paths[0], logs: logs, cancel: cancel, done: make(chan error, 1),
 		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{}},
 	}
 	go func() { ts.done <- s.Run(ctx, ln) }()

@@ -14,20 +14,20 @@ import (
 
 // load makes f current with a valid index: a saved one, unless distrust
 // says why not to look, or a new one, built and saved if save.
-func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool) error {
+func (s *file) load(ctx context.Context, f *os.File, distrust error, save bool) error {
 	start := time.Now()
 	lastLog := start
 	defer s.building.Store(false)
 	m := s.notes.mark(f) // before Load reads f's stat
 	l, err := lineindex.Load(ctx, f, lineindex.LoadOptions{
-		Paths:   s.cfg.IndexPaths,
+		Paths:   s.indexPaths,
 		Rebuild: distrust,
 		NoSave:  !save,
 		Build: lineindex.BuildOptions{
 			Settle: s.cfg.Settle,
 			Settling: func(wait time.Duration) {
 				s.progress.settling.Store(true)
-				s.log.Info("waiting for the file to settle", "file", s.cfg.File, "wait", wait.Round(time.Millisecond))
+				s.log.Info("waiting for the file to settle", "file", s.path, "wait", wait.Round(time.Millisecond))
 			},
 			Progress: func(done, total int64) {
 				s.progress.settling.Store(false)
@@ -35,7 +35,7 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 				s.progress.total.Store(total)
 				if now := time.Now(); now.Sub(lastLog) >= time.Second {
 					lastLog = now
-					s.log.Info("indexing", "file", s.cfg.File, "progress", s.progressText())
+					s.log.Info("indexing", "file", s.path, "progress", s.progressText())
 				}
 			},
 		},
@@ -44,7 +44,7 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 			if !errors.Is(why, lineindex.ErrNoIndex) {
 				reason = why.Error()
 			}
-			s.log.Info("indexing", "file", s.cfg.File, "reason", reason)
+			s.log.Info("indexing", "file", s.path, "reason", reason)
 			s.progress.done.Store(0)
 			s.progress.settling.Store(false)
 			if fi, err := f.Stat(); err == nil {
@@ -61,7 +61,7 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 	}
 	ix := l.Index
 	if l.Extended {
-		s.log.Info("the file grew: index extended", "file", s.cfg.File, "from", l.ExtendedFrom, "lines", ix.Lines(), "took", l.Took)
+		s.log.Info("the file grew: index extended", "file", s.path, "from", l.ExtendedFrom, "lines", ix.Lines(), "took", l.Took)
 	}
 	if l.Extended {
 		s.metrics.extended()
@@ -69,21 +69,21 @@ func (s *Server) load(ctx context.Context, f *os.File, distrust error, save bool
 		s.metrics.built(l.Took)
 		switch {
 		case l.SaveErr != nil && save:
-			s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.cfg.File, "err", strings.ReplaceAll(l.SaveErr.Error(), "\n", "; "))
+			s.log.Warn("index not saved, serving it from memory; it will be built again at the next start", "file", s.path, "err", strings.ReplaceAll(l.SaveErr.Error(), "\n", "; "))
 		case l.Passed != nil:
-			s.log.Info("index saved in the next place", "file", s.cfg.File, "index", l.Path, "passed", strings.ReplaceAll(l.Passed.Error(), "\n", "; "))
+			s.log.Info("index saved in the next place", "file", s.path, "index", l.Path, "passed", strings.ReplaceAll(l.Passed.Error(), "\n", "; "))
 		}
-		s.log.Info("indexed", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
+		s.log.Info("indexed", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
 	}
 	s.install(newGeneration(f, ix, l.Path, s.unwritten(m)))
-	s.log.Info("serving", "file", s.cfg.File, "lines", ix.Lines(), "bytes", ix.Size(),
-		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.addr, "took", time.Since(start).Round(time.Microsecond))
+	s.log.Info("serving", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
+		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.srv.addr, "took", time.Since(start).Round(time.Microsecond))
 	return nil
 }
 
 // progressText says how far the running index build is.
-func (s *Server) progressText() string {
+func (s *file) progressText() string {
 	if s.progress.settling.Load() {
 		return "waiting for the file to settle: it changed moments ago"
 	}
@@ -97,6 +97,6 @@ func (s *Server) progressText() string {
 
 // unwritten returns a function that tells whether the file marked by m has
 // not been written to since.
-func (s *Server) unwritten(m mark) func() bool {
+func (s *file) unwritten(m mark) func() bool {
 	return func() bool { return s.notes.unwritten(m) }
 }

@@ -12,19 +12,21 @@ import (
 )
 
 // metrics are the server's Prometheus metrics, in a registry of its own.
+// Those of a file carry its name as the label "file".
 type metrics struct {
 	requests *prometheus.CounterVec
 	byCode   map[int]prometheus.Counter // the codes the server answers, resolved once
 	latency  prometheus.Histogram
 	bytes    prometheus.Counter
-	lines    prometheus.Gauge
-	size     prometheus.Gauge
-	build    prometheus.Gauge
-	builds   prometheus.Counter
-	extends  prometheus.Counter
-	served   prometheus.Counter // lines sent in 200 answers to GET
-	ranges   prometheus.Counter // of which answers to N-M
 	handler  http.Handler
+}
+
+// fileMetrics are one file's metrics, resolved once from their vectors.
+type fileMetrics struct {
+	lines, size, build prometheus.Gauge
+	builds, extends    prometheus.Counter
+	served             prometheus.Counter // lines sent in 200 answers to GET
+	ranges             prometheus.Counter // of which answers to N-M
 }
 
 func newMetrics(s *Server) *metrics {
@@ -40,47 +42,47 @@ func newMetrics(s *Server) *metrics {
 		bytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "lined_http_response_body_bytes_total", Help: "Bytes of response bodies written.",
 		}),
-		lines: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lined_file_lines", Help: "Lines in the served file, as indexed.",
-		}),
-		size: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lined_file_bytes", Help: "Size of the served file, as indexed.",
-		}),
-		build: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "lined_index_build_seconds", Help: "How long the last index build took (0: the index was loaded, not built).",
-		}),
-		extends: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lined_index_extensions_total", Help: "Index extensions since the start: the file grew, and only what was appended was indexed.",
-		}),
-		builds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lined_index_builds_total", Help: "Index builds since the start.",
-		}),
-		served: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lined_lines_served_total", Help: "Lines sent in answers to GET /lines/N and /lines/N-M (a range counts its lines).",
-		}),
-		ranges: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "lined_range_requests_total", Help: "GET /lines/N-M answered with lines.",
-		}),
 		byCode: map[int]prometheus.Counter{},
 	}
 	for _, code := range []int{200, 304, 400, 404, 405, 413, 500, 503} {
 		m.byCode[code] = m.requests.WithLabelValues(strconv.Itoa(code))
 	}
-	reg.MustRegister(m.requests, m.latency, m.bytes, m.lines, m.size, m.build, m.builds, m.extends, m.served, m.ranges,
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "lined_ready", Help: "1 when lines are served, 0 while indexing or stopping.",
-		}, func() float64 {
-			if g := s.cur.Load(); g != nil && !g.stale.Load() && !s.draining.Load() {
-				return 1
-			}
-			return 0
-		}),
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"file"})
+	}
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{"file"})
+	}
+	lines := gauge("lined_file_lines", "Lines in the served file, as indexed.")
+	size := gauge("lined_file_bytes", "Size of the served file, as indexed.")
+	build := gauge("lined_index_build_seconds", "How long the file's last index build took (0: the index was loaded, not built).")
+	builds := counter("lined_index_builds_total", "Index builds since the start.")
+	extends := counter("lined_index_extensions_total", "Index extensions since the start: the file grew, and only what was appended was indexed.")
+	served := counter("lined_lines_served_total", "Lines sent in answers to GET /lines/N and /lines/N-M (a range counts its lines).")
+	ranges := counter("lined_range_requests_total", "GET /lines/N-M answered with lines.")
+	reg.MustRegister(m.requests, m.latency, m.bytes, lines, size, build, builds, extends, served, ranges,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lined_http_open_connections", Help: "HTTP connections open now.",
 		}, func() float64 { return float64(s.conns.Load()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	for _, f := range s.files {
+		f.metrics = fileMetrics{
+			lines: lines.WithLabelValues(f.name), size: size.WithLabelValues(f.name), build: build.WithLabelValues(f.name),
+			builds: builds.WithLabelValues(f.name), extends: extends.WithLabelValues(f.name),
+			served: served.WithLabelValues(f.name), ranges: ranges.WithLabelValues(f.name),
+		}
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lined_ready", Help: "1 when the file's lines are served, 0 while it is indexed or the server stops.",
+			ConstLabels: prometheus.Labels{"file": f.name},
+		}, func() float64 {
+			if f.ready() {
+				return 1
+			}
+			return 0
+		}))
+	}
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errorLogger{s}})
 	return m
 }
@@ -96,20 +98,20 @@ func (m *metrics) observe(code int, bytes int64, took time.Duration) {
 	m.latency.Observe(took.Seconds())
 }
 
-func (m *metrics) loaded(g *generation) {
+func (m fileMetrics) loaded(g *generation) {
 	m.lines.Set(float64(g.lines))
 	m.size.Set(float64(g.size))
 }
 
-func (m *metrics) built(took time.Duration) {
+func (m fileMetrics) built(took time.Duration) {
 	m.build.Set(took.Seconds())
 	m.builds.Inc()
 }
 
-func (m *metrics) extended() { m.extends.Inc() }
+func (m fileMetrics) extended() { m.extends.Inc() }
 
 // sent counts the lines of one answer to GET.
-func (m *metrics) sent(lines int64, isRange bool) {
+func (m fileMetrics) sent(lines int64, isRange bool) {
 	m.served.Add(float64(lines))
 	if isRange {
 		m.ranges.Inc()

@@ -24,7 +24,7 @@ import (
 // not report others' writes), the periodic check is all there is, and
 // every status change is taken for a change.
 type notes struct {
-	s    *Server
+	s    *file
 	rc   syscall.RawConn // the inotify instance; nil if there is none
 	name string          // the file's name in its directory
 
@@ -46,14 +46,14 @@ const (
 )
 
 // startNotes sets the watches up, and reads their events until ctx ends.
-func (s *Server) startNotes(ctx context.Context) *notes {
+func (s *file) startNotes(ctx context.Context) *notes {
 	n := &notes{s: s, wd: -1}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err != nil {
 		s.log.Debug("no file notifications; checking every interval", "err", err)
 		return n
 	}
-	dir, name := filepath.Split(s.cfg.File)
+	dir, name := filepath.Split(s.path)
 	if dir == "" {
 		dir = "."
 	}
@@ -105,18 +105,18 @@ func (n *notes) now(f func()) bool {
 func (n *notes) watchFile(fd int) {
 	n.seq++
 	n.wd = -1
-	wd, err := unix.InotifyAddWatch(fd, n.s.cfg.File, fileEvents)
+	wd, err := unix.InotifyAddWatch(fd, n.s.path, fileEvents)
 	if err != nil {
-		n.s.log.Debug("cannot watch the file; checking every interval", "file", n.s.cfg.File, "err", err)
+		n.s.log.Debug("cannot watch the file; checking every interval", "file", n.s.path, "err", err)
 		return
 	}
 	// The file watched is the one the path names after the watch was
 	// added, if it names the same one before and after the stat.
 	var st unix.Stat_t
-	if unix.Stat(n.s.cfg.File, &st) != nil {
+	if unix.Stat(n.s.path, &st) != nil {
 		return
 	}
-	again, err := unix.InotifyAddWatch(fd, n.s.cfg.File, fileEvents)
+	again, err := unix.InotifyAddWatch(fd, n.s.path, fileEvents)
 	if err != nil || again != wd {
 		return
 	}

@@ -13,6 +13,6 @@ type notes struct{}
 
 type mark struct{}
 
-func (s *Server) startNotes(context.Context) *notes { return &notes{} }
-func (n *notes) mark(*os.File) mark                 { return mark{} }
-func (n *notes) unwritten(mark) bool                { return false }
+func (s *file) startNotes(context.Context) *notes { return &notes{} }
+func (n *notes) mark(*os.File) mark               { return mark{} }
+func (n *notes) unwritten(mark) bool              { return false }

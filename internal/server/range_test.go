@@ -101,7 +101,7 @@ func TestRangeMetrics(t *testing.T) {
 	ts.do(http.MethodHead, "/lines/1-4")
 	ts.get("/lines/5-6")
 	body := ts.get("/metrics").body
-	for _, want := range []string{"lined_lines_served_total 7\n", "lined_range_requests_total 2\n"} {
+	for _, want := range []string{"lined_lines_served_total{file=\"data.txt\"} 7\n", "lined_range_requests_total{file=\"data.txt\"} 2\n"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -145,7 +145,7 @@ func TestStatusChangesUnwatched(t *testing.T) {
 	lines := splitLines(content)
 	ts := startServer(t, content, func(s *Server) {
 		s.cfg.CheckInterval = 20 * time.Millisecond
-		s.notes = &notes{} // none
+		s.files[0].notes = &notes{} // none
 	})
 	ts.waitReady()
 	time.Sleep(10 * time.Millisecond)

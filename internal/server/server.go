@@ -41,10 +41,13 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,14 +55,8 @@ import (
 
 // Config tunes a Server. Zero durations take the defaults shown.
 type Config struct {
-	// File is the path of the served file, as the user gave it. It is
-	// logged, never shown to clients.
-	File string
-	// Open opens File again when it changed; nil means os.Open.
+	// Open opens a file again when it changed; nil means os.Open.
 	Open func(name string) (*os.File, error)
-	// IndexPaths are where the index is looked for and saved, in order
-	// (lineindex.Locations, or the user's --index).
-	IndexPaths []string
 	// CacheControl is the Cache-Control of line responses; empty: none.
 	CacheControl string
 	// AccessLog logs one line per request.
@@ -116,13 +113,46 @@ func (c *Config) setDefaults() {
 	c.Drain = min(c.Drain, c.ShutdownTimeout)
 }
 
-// Server serves one file. Create it with New, then call Run.
+// File is one file to serve.
+type File struct {
+	// Path is the file's path as the user gave it: logged, never shown to
+	// clients. Its base name names the file in /files/NAME/.
+	Path string
+	// IndexPaths are where its index is looked for and saved, in order
+	// (lineindex.Locations, or the user's --index).
+	IndexPaths []string
+	// F is the file, opened from Path; the server owns it from New on.
+	F *os.File
+}
+
+// Server serves one or more files over HTTP. Create it with New, then
+// call Run.
 type Server struct {
 	cfg          Config
 	log          *slog.Logger
 	cacheControl []string // header value, nil for none
 	metrics      *metrics
 	date         dateCache
+	files        []*file          // in the order given
+	byName       map[string]*file // by base name
+
+	addr     string      // where Run listens, for the log
+	draining atomic.Bool // stopping: Connection: close, /readyz 503
+	conns    atomic.Int64
+}
+
+// file is one served file: its current generation, the watcher that keeps
+// it indexed, and what /readyz tells of it. Each file is loaded, watched and
+// indexed on its own, so that one file's trouble never holds up another's
+// answers.
+type file struct {
+	srv        *Server
+	cfg        *Config // the server's
+	log        *slog.Logger
+	metrics    fileMetrics
+	name       string // base name: /files/NAME/
+	path       string // as the user gave it
+	indexPaths []string
 
 	first    *os.File // the file New was given, until Run hands it to the watcher
 	cur      atomic.Pointer[generation]
@@ -136,29 +166,42 @@ type Server struct {
 	saved time.Time // when the watcher last saved an extended index
 	notes *notes    // what inotify says of the file; set by Run unless set
 
-	addr     string      // where Run listens, for the log
-	draining atomic.Bool // stopping: Connection: close, /readyz 503
-	conns    atomic.Int64
-
 	// beforeBuild, if set by a test, runs before an index build starts.
 	beforeBuild func()
 }
 
-// New returns a server for the file f, already opened from cfg.File; the
-// server owns it from now on.
-func New(f *os.File, cfg Config) *Server {
+// New returns a server for files, each already opened; the server owns
+// them from now on (and closes them if New fails). Two files with the same
+// base name are refused: /files/NAME/ could not tell them apart.
+func New(cfg Config, files []File) (*Server, error) {
 	cfg.setDefaults()
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger,
-		first: f,
-		kick:  make(chan struct{}, 1),
+		cfg:    cfg,
+		log:    cfg.Logger,
+		byName: map[string]*file{},
 	}
 	if cfg.CacheControl != "" {
 		s.cacheControl = []string{cfg.CacheControl}
 	}
+	for _, f := range files {
+		name := filepath.Base(f.Path)
+		if other, ok := s.byName[name]; ok {
+			for _, f := range files {
+				if f.F != nil {
+					f.F.Close()
+				}
+			}
+			return nil, fmt.Errorf("%s and %s have the same base name %q: serve one of them under another name (a link)", other.path, f.Path, name)
+		}
+		fl := &file{
+			srv: s, cfg: &s.cfg, log: s.log, name: name, path: f.Path, indexPaths: f.IndexPaths,
+			first: f.F, kick: make(chan struct{}, 1),
+		}
+		s.files = append(s.files, fl)
+		s.byName[name] = fl
+	}
 	s.metrics = newMetrics(s)
-	return s
+	return s, nil
 }
 
 // Run serves HTTP on ln and keeps the file indexed until ctx ends, then
@@ -166,17 +209,23 @@ func New(f *os.File, cfg Config) *Server {
 // returns an error only if serving failed for another reason.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	s.addr = ln.Addr().String()
-	s.log.Info("listening", "addr", s.addr, "file", s.cfg.File)
+	names := make([]string, len(s.files))
+	for i, f := range s.files {
+		names[i] = f.path
+	}
+	s.log.Info("listening", "addr", s.addr, "file", strings.Join(names, ","))
 
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
-	first := s.first
-	s.first = nil
-	if s.notes == nil { // a test may have set none
-		s.notes = s.startNotes(bg) // before the first load, which takes a mark
+	for _, f := range s.files {
+		first := f.first
+		f.first = nil
+		if f.notes == nil { // a test may have set none
+			f.notes = f.startNotes(bg) // before the first load, which takes a mark
+		}
+		wg.Go(func() { f.watch(bg, first) })
 	}
-	wg.Go(func() { s.watch(bg, first) })
 
 	srv := s.httpServer()
 	served := make(chan error, 1)
@@ -195,8 +244,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	cancel()
 	wg.Wait()
-	if g := s.cur.Swap(nil); g != nil {
-		g.release()
+	for _, f := range s.files {
+		if g := f.cur.Swap(nil); g != nil {
+			g.release()
+		}
 	}
 	return err
 }

@@ -216,14 +216,14 @@ func TestMetrics(t *testing.T) {
 		`lined_http_requests_total{code="200"} `, // readiness polls count too
 		"lined_http_requests_total{code=\"413\"} 1\n",
 		"lined_http_requests_total{code=\"404\"} 1\n",
-		"lined_file_lines 2\n",
-		"lined_file_bytes 5\n",
-		"lined_index_builds_total 1\n",
-		"lined_ready 1\n",
+		"lined_file_lines{file=\"data.txt\"} 2\n",
+		"lined_file_bytes{file=\"data.txt\"} 5\n",
+		"lined_index_builds_total{file=\"data.txt\"} 1\n",
+		"lined_ready{file=\"data.txt\"} 1\n",
 		`lined_http_request_duration_seconds_bucket{le="0.001"} `,
 		"lined_http_request_duration_seconds_count ",
 		"lined_http_response_body_bytes_total ",
-		"lined_index_build_seconds ",
+		"lined_index_build_seconds{file=\"data.txt\"} ",
 		"lined_http_open_connections ",
 		"go_goroutines ",
 		"process_resident_memory_bytes ",
@@ -232,7 +232,7 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if m := regexp.MustCompile(`lined_index_build_seconds (\S+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
+	if m := regexp.MustCompile(`lined_index_build_seconds\{file="data.txt"\} (\S+)`).FindStringSubmatch(body); m == nil || m[1] == "0" {
 		t.Errorf("index build seconds not set: %v", m)
 	}
 
@@ -320,7 +320,7 @@ func TestStaleIndexRebuilt(t *testing.T) {
 func TestIndexNotSaved(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"), func(s *Server) {
-		s.cfg.IndexPaths = []string{"/nonexistent-dir/sub/data.idx"}
+		s.files[0].indexPaths = []string{"/nonexistent-dir/sub/data.idx"}
 	})
 	ts.waitReady()
 	if r := ts.get("/lines/2"); r.code != 200 || r.body != "b\n" {
@@ -339,7 +339,7 @@ func TestNotReadyWhileIndexing(t *testing.T) {
 	release := make(chan struct{})
 	started := make(chan struct{})
 	ts := startServer(t, []byte("a\nb\n"), func(s *Server) {
-		s.beforeBuild = func() { close(started); <-release }
+		s.files[0].beforeBuild = func() { close(started); <-release }
 	})
 	<-started
 	r := ts.get("/lines/1")
@@ -356,7 +356,7 @@ func TestNotReadyWhileIndexing(t *testing.T) {
 	if r := ts.get("/"); r.code != 200 || !strings.Contains(r.body, "being indexed") {
 		t.Errorf("/ while indexing: %d %q", r.code, r.body)
 	}
-	if r := ts.get("/metrics"); !strings.Contains(r.body, "lined_ready 0\n") {
+	if r := ts.get("/metrics"); !strings.Contains(r.body, "lined_ready{file=\"data.txt\"} 0\n") {
 		t.Error("lined_ready is not 0 while indexing")
 	}
 	close(release)
@@ -369,7 +369,11 @@ func TestNotReadyWhileIndexing(t *testing.T) {
 // Progress reports how much of the file has been indexed.
 func TestProgressText(t *testing.T) {
 	t.Parallel()
-	s := New(nil, Config{})
+	srv, err := New(Config{}, []File{{Path: "data.txt"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := srv.files[0]
 	s.progress.done.Store(450 << 20)
 	s.progress.total.Store(1 << 30)
 	if got, want := s.progressText(), "indexing: 43% (450.0 of 1024.0 MiB)"; got != want {
@@ -383,7 +387,7 @@ func TestReadErrorIs500WithoutDetails(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, []byte("a\nb\n"))
 	ts.waitReady()
-	ts.s.cur.Load().f.Close() // every read now fails
+	ts.s.files[0].cur.Load().f.Close() // every read now fails
 	r := ts.get("/lines/1")
 	if r.code != 500 || r.body != bodyReadError {
 		t.Errorf("read error: %d %q, want 500 %q", r.code, r.body, bodyReadError)

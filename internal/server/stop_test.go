@@ -384,7 +384,10 @@ func TestRunReportsServeError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(f, Config{File: file, IndexPaths: []string{file + ".idx"}, Logger: slog.New(slog.DiscardHandler)})
+	s, err := New(Config{Logger: slog.New(slog.DiscardHandler)}, []File{{Path: file, IndexPaths: []string{file + ".idx"}, F: f}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := s.Run(t.Context(), l); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Run on a closed listener: %v, want net.ErrClosed", err)
 	}

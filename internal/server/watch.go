@@ -12,7 +12,7 @@ import (
 )
 
 // poke wakes the watcher to check the file now.
-func (s *Server) poke() {
+func (s *file) poke() {
 	select {
 	case s.kick <- struct{}{}:
 	default:
@@ -25,13 +25,13 @@ const minPokeGap = 50 * time.Millisecond
 
 // watch loads first, then keeps the served index in step with the file
 // until ctx ends.
-func (s *Server) watch(ctx context.Context, first *os.File) {
+func (s *file) watch(ctx context.Context, first *os.File) {
 	// A failure is retried at every check, but logged once until it
 	// changes or a load succeeds.
 	var lastErr string
 	fail := func(err error) {
 		if ctx.Err() == nil && err.Error() != lastErr {
-			s.log.Error("cannot load the file; will retry", "file", s.cfg.File, "err", err)
+			s.log.Error("cannot load the file; will retry", "file", s.path, "err", err)
 		}
 		lastErr = err.Error()
 	}
@@ -54,7 +54,7 @@ func (s *Server) watch(ctx context.Context, first *os.File) {
 			}
 		}
 		g := s.cur.Load()
-		d := check(g, s.cfg.File)
+		d := check(g, s.path)
 		if d.stale {
 			g.stale.Store(true)
 		}
@@ -65,7 +65,7 @@ func (s *Server) watch(ctx context.Context, first *os.File) {
 			continue
 		}
 		if lastErr == "" && d.how != extendIndex {
-			s.log.Info("loading the file again", "file", s.cfg.File, "reason", d.reason)
+			s.log.Info("loading the file again", "file", s.path, "reason", d.reason)
 		}
 		if err := s.reload(ctx, d.how); err != nil {
 			fail(err)
@@ -159,7 +159,7 @@ const saveEvery = 10 * time.Second
 // extend indexes what was appended to the current generation's file, and
 // makes the result current: the old lines keep answering throughout, and
 // keep their ETags. A file that changed otherwise is indexed anew.
-func (s *Server) extend(ctx context.Context) error {
+func (s *file) extend(ctx context.Context) error {
 	g := s.acquire()
 	if g == nil {
 		return errors.New("no file open")
@@ -170,7 +170,7 @@ func (s *Server) extend(ctx context.Context) error {
 	x, unchanged, err := g.ix.Extend(ctx, g.f, lineindex.BuildOptions{})
 	if errors.Is(err, lineindex.ErrMismatch) {
 		g.stale.Store(true)
-		s.log.Info("loading the file again", "file", s.cfg.File, "reason", err.Error())
+		s.log.Info("loading the file again", "file", s.path, "reason", err.Error())
 		return s.reload(ctx, fromPathAnew)
 	}
 	if err != nil {
@@ -182,9 +182,9 @@ func (s *Server) extend(ctx context.Context) error {
 	}
 	index := ""
 	if g.index != "" && time.Since(s.saved) >= saveEvery {
-		saved, path, err := x.Save(s.cfg.IndexPaths, f)
+		saved, path, err := x.Save(s.indexPaths, f)
 		if err != nil {
-			s.log.Warn("extended index not saved; serving it from memory", "file", s.cfg.File, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
+			s.log.Warn("extended index not saved; serving it from memory", "file", s.path, "err", strings.ReplaceAll(err.Error(), "\n", "; "))
 		}
 		if saved != x {
 			x.Close()
@@ -195,19 +195,19 @@ func (s *Server) extend(ctx context.Context) error {
 	}
 	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.unwritten(m)))
 	s.metrics.extended()
-	s.log.Debug("the file grew: index extended", "file", s.cfg.File, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
+	s.log.Debug("the file grew: index extended", "file", s.path, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
 	return nil
 }
 
 // reload loads the file again, as how says.
-func (s *Server) reload(ctx context.Context, how reloadHow) error {
+func (s *file) reload(ctx context.Context, how reloadHow) error {
 	switch how {
 	case fromOpenAgain:
 		return s.reloadOpen(ctx)
 	case extendIndex:
 		return s.extend(ctx)
 	}
-	f, err := s.cfg.Open(s.cfg.File)
+	f, err := s.cfg.Open(s.path)
 	if err != nil {
 		return err
 	}
@@ -225,7 +225,7 @@ func (s *Server) reload(ctx context.Context, how reloadHow) error {
 // reloadOpen indexes the current generation's file anew, through a
 // duplicate of its descriptor: its path is gone, and its status changed.
 // The index is not saved: no path names the file any more.
-func (s *Server) reloadOpen(ctx context.Context) error {
+func (s *file) reloadOpen(ctx context.Context) error {
 	g := s.acquire()
 	if g == nil {
 		return errors.New("no file open")
@@ -245,9 +245,9 @@ func (s *Server) reloadOpen(ctx context.Context) error {
 
 // warnGone says, once for g, that the path of g's file is gone and the file
 // still open is served.
-func (s *Server) warnGone(g *generation, why error) {
+func (s *file) warnGone(g *generation, why error) {
 	if g != nil && !g.goneWarned {
 		g.goneWarned = true
-		s.log.Warn("the file's path is gone; serving the file still open while it does not change", "file", s.cfg.File, "err", why)
+		s.log.Warn("the file's path is gone; serving the file still open while it does not change", "file", s.path, "err", why)
 	}
 }

@@ -10,7 +10,7 @@ func TestCheckDecides(t *testing.T) {
 	t.Parallel()
 	fresh := func() (*generation, string) {
 		s := loadedServer(t, []byte("a\nb\n"))
-		return s.cur.Load(), s.cfg.File
+		return s.files[0].cur.Load(), s.files[0].path
 	}
 	g, file := fresh()
 	if d := check(nil, file); d.reason == "" || d.stale {

@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -41,7 +42,7 @@ func App() *cli.App {
 			"APP_PORT sets the port when --addr is not given.\n" +
 			"Exit status: 0 after a clean stop, 1 if it cannot start, 2 on usage errors.",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "file", Usage: "the text `FILE` to serve", EnvVars: []string{"LINED_FILE"}},
+			&cli.StringSliceFlag{Name: "file", Usage: "a text `FILE` to serve; repeat it for several, served at /files/NAME/ [$LINED_FILE: FILE,FILE...]"},
 			&cli.StringFlag{Name: "addr", Value: defaultAddr, Usage: "listen on `ADDR` (host:port)", EnvVars: []string{"LINED_ADDR"}},
 			command.IndexFlag(),
 			command.SettleFlag(),
@@ -56,7 +57,21 @@ func App() *cli.App {
 			&cli.BoolFlag{Name: "probe", Usage: "request /healthz of the lined on ADDR's port and exit 0 if it answers 200, else 1 (for container health checks)"},
 		},
 		Action: linedAction,
+		// A comma is a file name's byte on the command line; only
+		// LINED_FILE separates files with commas (see filePaths).
+		DisableSliceFlagSeparator: true,
 	}
+}
+
+// filePaths are the paths --file names, or else LINED_FILE, comma-separated.
+func filePaths(c *cli.Context) []string {
+	names := c.StringSlice("file")
+	if !c.IsSet("file") {
+		if env := os.Getenv("LINED_FILE"); env != "" {
+			names = strings.Split(env, ",")
+		}
+	}
+	return slices.DeleteFunc(names, func(n string) bool { return n == "" })
 }
 
 func linedAction(c *cli.Context) error {
@@ -67,11 +82,11 @@ func linedAction(c *cli.Context) error {
 	if c.Bool("probe") {
 		return probe(addr)
 	}
-	name := c.String("file")
+	names := filePaths(c)
 	switch {
 	case c.NArg() > 0:
 		return command.UsageError("unexpected argument %q (the file is given with --file)", c.Args().First())
-	case name == "":
+	case len(names) == 0:
 		return command.UsageError("no file to serve: use --file FILE (or LINED_FILE)")
 	case c.Int("workers") < 0:
 		return command.UsageError("--workers must be 0 (all CPUs) or more, not %d", c.Int("workers"))
@@ -93,19 +108,30 @@ func linedAction(c *cli.Context) error {
 	}
 	tuneGC()
 
-	f, err := command.OpenSource(name)
-	if err != nil {
-		return err
+	if len(names) > 1 && c.IsSet("index") {
+		return command.UsageError("--index names one index file: with several files, each has its own (FILE.idx, else the cache)")
+	}
+	files := make([]server.File, 0, len(names))
+	closeAll := func() {
+		for _, f := range files {
+			f.F.Close()
+		}
+	}
+	for _, name := range names {
+		f, err := command.OpenSource(name)
+		if err != nil {
+			closeAll()
+			return err
+		}
+		files = append(files, server.File{Path: name, IndexPaths: command.IndexPaths(c, name), F: f})
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		f.Close()
+		closeAll()
 		return fmt.Errorf("cannot listen on %s: %v", addr, syscallReason(err))
 	}
-	srv := server.New(f, server.Config{
-		File:            name,
+	srv, err := server.New(server.Config{
 		Open:            command.OpenSource,
-		IndexPaths:      command.IndexPaths(c, name),
 		Settle:          command.Settle(c),
 		CacheControl:    c.String("cache-control"),
 		MaxRange:        c.Int64("max-range"),
@@ -115,7 +141,11 @@ func linedAction(c *cli.Context) error {
 		Drain:           c.Duration("drain"),
 
 		ReadHeaderTimeout: c.Duration("read-header-timeout"),
-	})
+	}, files)
+	if err != nil {
+		ln.Close()
+		return command.UsageError("%v", err)
+	}
 	ctx, cancel := context.WithCancel(c.Context)
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
