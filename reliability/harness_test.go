@@ -469,9 +469,14 @@ var (
 func numbered(name string, n int) []byte {
 	var b bytes.Buffer
 	for i := 1; i <= n; i++ {
-		fmt.Fprintf(&b, "%s:%d:%s\n", name, i, strings.Repeat("x", (i*7)%61))
+		b.WriteString(numberedLine(name, i))
 	}
 	return b.Bytes()
+}
+
+// numberedLine is line i of numbered(name, ...).
+func numberedLine(name string, i int) string {
+	return fmt.Sprintf("%s:%d:%s\n", name, i, strings.Repeat("x", (i*7)%61))
 }
 
 // failures counts the failures that goroutines under load find, and keeps
