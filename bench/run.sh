@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the performance harness (P1-P9 of docs/performance.md).
+# bench/run.sh: the performance harness (P1-P9, P11, P12 of docs/performance.md).
 # See bench/README.md. Run from the repository root, as root:
 #
 #   bench/run.sh            full run, 1 GiB file (< 10 min)
@@ -211,7 +211,7 @@ LONGFILE=$DATA/longline-$LONG.txt
 gen "$LONGFILE" $((LONG + 1)) -long-line "$LONG"
 cat "$FILE" "$LONGFILE" >/dev/null # into the page cache
 
-read -r P_NGINX P_FLOOR P_LINED P_LONG P_PROF P_PPROF P_GROW <<<"$("$BT" freeport 7 | tr '\n' ' ')"
+read -r P_NGINX P_FLOOR P_LINED P_LONG P_PROF P_PPROF P_GROW P_MANY <<<"$("$BT" freeport 8 | tr '\n' ' ')"
 
 {
 	echo "date:    $(date -u +%FT%TZ)"
@@ -576,6 +576,94 @@ if [ "$LINED_OK" = 1 ]; then
 		"" "" "<= 1 s (stretch 100 ms)" "$(verdict "$MAX9" '<=' 1000)"
 fi
 rm -f "$GROW" "$GROW.idx"
+
+# ---------------------------------------------------------------- P11: ranges
+
+# getline N-M of RL lines (1,000,000, or a tenth of a smaller file) in the
+# last 10% against sed -n 'N,Mp;Mq', both to /dev/null; one run of each
+# into files first, compared byte for byte. Then lined: wrk on one
+# connection, each request a random range of 10,000 lines (random.lua with
+# LINED_RANGE), bytes per second of body.
+RL=$((M / 10 < 1000000 ? M / 10 : 1000000))
+log "P11: getline N-M of $RL lines vs sed -n 'N,Mp;Mq', $R_TIME ranges in the last 10%"
+: >"$RES/p11-sed.txt" && : >"$RES/p11-getline.txt"
+for k in $(seq 0 $((R_TIME - 1))); do
+	N=$((M - RL + 1 - k * (M / 10 - RL) / R_TIME)) N2=$((N + RL - 1))
+	if [ "$k" = 0 ]; then
+		sed -n "${N},${N2}p;${N2}q" "$FILE" >"$WORK/p11-sed.out"
+		"$BIN/getline" --index "$IDX" "$FILE" "$N-$N2" >"$WORK/p11-getline.out"
+		if ! cmp -s "$WORK/p11-sed.out" "$WORK/p11-getline.out" || [ ! -s "$WORK/p11-sed.out" ]; then
+			log "WRONG LINES: getline $N-$N2 and sed differ"
+			CHECKS_OK=0
+		fi
+		RB=$(wc -c <"$WORK/p11-sed.out")
+		rm -f "$WORK/p11-sed.out" "$WORK/p11-getline.out"
+	fi
+	"$BT" time -timeout 120s -- sed -n "${N},${N2}p;${N2}q" "$FILE" >>"$RES/p11-sed.txt"
+	"$BT" time -timeout 60s -- "$BIN/getline" --index "$IDX" "$FILE" "$N-$N2" >>"$RES/p11-getline.txt"
+done
+T11S=$(cut -d' ' -f1 "$RES/p11-sed.txt" | median) T11G=$(cut -d' ' -f1 "$RES/p11-getline.txt" | median)
+R11=$(calc "$T11S / $T11G")
+row P11 "getline N-M, $RL lines ($(human "$RB")) in the last 10%" "$(pf %.1fms "$(calc "$T11G * 1000")")" "sed $(pf %.0fms "$(calc "$T11S * 1000")")" \
+	"$(pf %.0fx "$R11") faster" ">= 50x faster" "$(verdict "$R11" '>=' 50)"
+if [ "$LINED_OK" = 1 ]; then
+	log "P11: lined, wrk -t1 -c1 -d${DURATION}s, random ranges of 10,000 lines"
+	start_lined RANGES_PID "$P_MANY" "$FILE" # the port P12 uses next
+	LINED_RANGE=10000 wrk_run lined-ranges "http://127.0.0.1:$P_MANY" 1 "$RES/wrk/lined-ranges.txt" "$M"
+	stop "$RANGES_PID"
+	addexits "$STOP_RC"
+	E11=$(($(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout) + $(kv "$line" status)))
+	[ "$E11" = 0 ] || { ERRS_OK=0; errs_list+="${errs_list:+; }lined ranges: $E11 errors or non-2xx"; }
+	G11=$(calc "$(kv "$line" bytes) / ($(kv "$line" duration_us) / 1e6) / 1073741824")
+	row P11 "lined GET /lines/N-M, 10,000 lines each, one connection" "$(pf %.2fGiB/s "$G11"), $(kr "$(kv "$line" rps)") ranges/s" "" "" \
+		">= 1 GiB/s" "$(verdict "$G11" '>=' 1)"
+fi
+
+# ---------------------------------------------------------------- P12: several files
+
+# The reference file cut at line ends into 100 files (10 MiB each, or a
+# hundredth of a smaller file), each indexed; lined started on all of them:
+# exec to /readyz 200 (every file ready), median of R_START; then its
+# private memory under wrk -c100 on one file's random lines, and after.
+if [ "$LINED_OK" = 1 ]; then
+	PART=$((SIZE / 100 < 10485760 ? SIZE / 100 : 10485760))
+	MANY=$WORK/many
+	mkdir -p "$MANY"
+	head -c $((PART * 100)) "$FILE" | split -C "$PART" -d -a 3 --additional-suffix=.txt - "$MANY/part-"
+	mapfile -t PARTS < <(find "$MANY" -name 'part-*.txt' | sort | head -n 100)
+	NF=${#PARTS[@]}
+	"$BIN/mkindex" "${PARTS[@]}" 2>>"$RES/mkindex.log" || die "mkindex failed on the parts (see $RES/mkindex.log)"
+	MANYARGS=()
+	for f in "${PARTS[@]}"; do MANYARGS+=(--file "$f"); done
+	log "P12: lined on $NF files of $(human "$PART"), $R_START starts"
+	: >"$RES/p12-start.txt"
+	for _ in $(seq "$R_START"); do
+		"$BT" startup -url "http://127.0.0.1:$P_MANY/readyz" -timeout 60s -log "$RES/lined-many.log" -- \
+			"$BIN/lined" "${MANYARGS[@]}" --addr "127.0.0.1:$P_MANY" >>"$RES/p12-start.txt" ||
+			die "lined on $NF files failed: $(tail -5 "$RES/lined-many.log")"
+	done
+	T12=$(cut -d' ' -f1 "$RES/p12-start.txt" | median)
+	addexits "$(cut -d' ' -f2 "$RES/p12-start.txt" | sort -u | paste -sd,)"
+	row P12 "lined exec -> /readyz 200, $NF files of $(human "$PART"), valid indexes" "$(pf %.1fms "$T12")" "" "" "<= 200 ms" "$(verdict "$T12" '<=' 200)"
+	"$BIN/lined" "${MANYARGS[@]}" --addr "127.0.0.1:$P_MANY" >>"$RES/lined-many.log" 2>&1 &
+	MANY_PID=$!
+	track "$MANY_PID"
+	"$BT" wait-http -url "http://127.0.0.1:$P_MANY/readyz" -timeout 60s || die "lined on $NF files did not get ready"
+	MP=$(wc -l <"${PARTS[0]}")
+	memwatch_start "$MANY_PID"
+	LINED_PREFIX=/files/$(basename "${PARTS[0]}") wrk_run lined-many "http://127.0.0.1:$P_MANY" 100 "$RES/wrk/lined-many.txt" "$MP"
+	memwatch_stop
+	read -r A12 V12 _ <<<"$MW"
+	E12=$(($(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout) + $(kv "$line" status)))
+	[ "$E12" = 0 ] || { ERRS_OK=0; errs_list+="${errs_list:+; }lined on $NF files: $E12 errors or non-2xx"; }
+	stop "$MANY_PID"
+	addexits "$STOP_RC"
+	L12=$(calc "32 + $NF * 64 / 1024")
+	M12=$(calc "$A12 / 1024")
+	row P12 "lined on $NF files, RssAnon under wrk -c100 on one of them (max)" "RssAnon $(pf %.1f "$M12") MiB, VmRSS $(pf %.1f "$(calc "$V12 / 1024")") MiB" \
+		"$(kr "$(kv "$line" rps)") req/s" "" "<= $(pf %.2f "$L12") MiB" "$(verdict "$M12" '<=' "$L12")"
+	rm -rf "$MANY"
+fi
 
 # ---------------------------------------------------------------- P7: one long line
 

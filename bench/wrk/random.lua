@@ -5,11 +5,13 @@
 --
 -- M comes from the first script argument or else the LINED_M environment
 -- variable; LINED_SEED (default 1) seeds the generator, so runs repeat the
--- same sequence. The same script drives every server of bench/run.sh, so the
+-- same sequence. With LINED_RANGE=W (default 1), each request is a range
+-- /lines/N-(N+W-1) of W lines, N uniform in 1..M-W+1. LINED_PREFIX (say
+-- /files/NAME) goes before /lines/. The same script drives every server of bench/run.sh, so the
 -- client does the same work for each. done() prints one machine-readable
 -- line, "WRK_RESULT key=value ...", after wrk's own report.
 
-local M
+local M, W
 local head, tail
 
 function init(args)
@@ -17,14 +19,22 @@ function init(args)
    if not M or M < 1 or M ~= math.floor(M) then
       error("random.lua: give M (lines in the file) as '-- M' or in LINED_M")
    end
+   W = tonumber(os.getenv("LINED_RANGE") or "") or 1
+   if W < 1 or W > M or W ~= math.floor(W) then
+      error("random.lua: LINED_RANGE must be a whole number from 1 to M")
+   end
    math.randomseed(tonumber(os.getenv("LINED_SEED") or "") or 1)
    -- wrk.init has set the Host header before calling init.
-   head = "GET /lines/"
+   head = "GET " .. (os.getenv("LINED_PREFIX") or "") .. "/lines/"
    tail = " HTTP/1.1\r\nHost: " .. wrk.headers["Host"] .. "\r\n\r\n"
 end
 
 function request()
-   return head .. math.random(M) .. tail
+   if W == 1 then
+      return head .. math.random(M) .. tail
+   end
+   local n = math.random(M - W + 1)
+   return head .. n .. "-" .. (n + W - 1) .. tail
 end
 
 function done(summary, latency, requests)

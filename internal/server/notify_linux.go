@@ -58,7 +58,9 @@ func (s *file) startNotes(ctx context.Context) *notes {
 		dir = "."
 	}
 	n.name = name
-	n.buf = make([]byte, 64<<10)
+	// Room for 16 events with the longest names; a busy directory's
+	// events take more rounds, not more memory in each of many files.
+	n.buf = make([]byte, 16*(unix.SizeofInotifyEvent+unix.NAME_MAX+1))
 	n.watchFile(fd)
 	if _, err := unix.InotifyAddWatch(fd, dir, dirEvents); err != nil {
 		s.log.Debug("cannot watch the file's directory", "dir", dir, "err", err)
