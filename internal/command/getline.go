@@ -74,6 +74,9 @@ func getlineAction(c *cli.Context) error {
 		out: bufio.NewWriterSize(c.App.Writer, 64<<10),
 		buf: make([]byte, 64<<10),
 	}
+	if f, ok := c.App.Writer.(*os.File); ok {
+		p.file = &outputFile{f: f}
+	}
 	for _, r := range requests {
 		if r.stdin {
 			err = p.printFrom(c.App.Reader)
@@ -124,6 +127,7 @@ type printer struct {
 	src    *lineindex.Source // every read checked: one version of the file
 	ix     *lineindex.Index
 	out    *bufio.Writer
+	file   *outputFile // out's writer, if it is a file: long runs of lines are written to it directly
 	buf    []byte
 	stderr io.Writer
 	status int // 1 once a line was beyond the end
@@ -135,12 +139,14 @@ type printer struct {
 func (p *printer) print(first, last int64) error {
 	line, err := p.ix.FindRange(p.src, first, last, p.buf)
 	if err == nil {
-		_, err = line.WriteTo(p.out, p.src)
+		err = p.write(line)
 	}
 	var re *lineindex.RangeError
 	switch {
 	case err == nil:
 		return nil
+	case p.file != nil && p.file.err != nil:
+		return fmt.Errorf("writing output: %w", p.file.err)
 	case errors.As(err, &re):
 		fmt.Fprintf(p.stderr, "getline: %s: %v\n", p.name, err)
 		p.status = exitFailure
@@ -152,6 +158,39 @@ func (p *printer) print(first, last int64) error {
 	}
 	return fmt.Errorf("%s: %v", p.name, err)
 }
+
+// write writes line, which may be a run of lines, through out, or to the
+// file out writes to when it is longer than out's buffer: then the kernel
+// may copy most of it from file to file, unread (see Line.WriteTo).
+func (p *printer) write(line lineindex.Line) error {
+	if p.file == nil || line.Length <= int64(p.out.Available()) {
+		_, err := line.WriteTo(p.out, p.src)
+		return err
+	}
+	if err := p.out.Flush(); err != nil {
+		return err
+	}
+	_, err := line.WriteTo(p.file, p.src)
+	return err
+}
+
+// outputFile is the file getline writes to, remembering the first error a
+// write to it met, to report it as an output error.
+type outputFile struct {
+	f   *os.File
+	err error
+}
+
+func (o *outputFile) Write(b []byte) (int, error) {
+	n, err := o.f.Write(b)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
+}
+
+// SyscallConn lets the kernel copy to the file (see Line.WriteTo).
+func (o *outputFile) SyscallConn() (syscall.RawConn, error) { return o.f.SyscallConn() }
 
 // printFrom prints the lines whose numbers or ranges r holds, one per line;
 // blank lines are skipped and surrounding white space ignored. Output is flushed

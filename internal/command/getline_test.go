@@ -259,3 +259,44 @@ func TestGetlineCutWhenTheFileChanges(t *testing.T) {
 		t.Errorf("printed %d of %d bytes, new version's included: %v", out.Len(), long+1, bytes.IndexByte(out.Bytes(), 'B') >= 0)
 	}
 }
+
+// TestGetlineRangeToAFile prints a long range to a file, which the kernel
+// copies most of, to a file opened to append, which it cannot, and to
+// /dev/full, whose error is reported as an output error.
+func TestGetlineRangeToAFile(t *testing.T) {
+	var data []byte
+	for i := 1; i <= 100_000; i++ {
+		data = fmt.Appendf(data, "line %d %s\n", i, strings.Repeat("x", i%50))
+	}
+	dir := t.TempDir()
+	path := writeFile(t, dir, "f.txt", data)
+	want := bytes.Join(testkit.Lines(data)[9:90_000], nil)
+	for _, flag := range []int{os.O_TRUNC, os.O_APPEND} {
+		out, err := os.OpenFile(filepath.Join(dir, "out"), os.O_CREATE|os.O_WRONLY|flag, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		app := Getline()
+		app.Writer = out
+		var errs bytes.Buffer
+		status := Run(app, []string{"getline", path, "10-90000"}, &errs)
+		out.Close()
+		got, _ := os.ReadFile(out.Name())
+		if status != 0 || errs.Len() != 0 || !bytes.Equal(got, want) {
+			t.Errorf("getline 10-90000 > file (flag %#x): status %d, stderr %q, %d bytes, want %d equal to sed's", flag, status, errs.String(), len(got), len(want))
+		}
+		os.Remove(out.Name())
+	}
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer full.Close()
+	app := Getline()
+	app.Writer = full
+	var errs bytes.Buffer
+	status := Run(app, []string{"getline", path, "10-90000"}, &errs)
+	if status != 2 || !strings.Contains(errs.String(), "getline: writing output: ") || !strings.Contains(errs.String(), "no space left") {
+		t.Errorf("getline 10-90000 > /dev/full: status %d, stderr %q; want 2 and a writing output error", status, errs.String())
+	}
+}

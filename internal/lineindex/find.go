@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 )
 
 // minBuffer is the smallest buffer [Index.Find] accepts.
@@ -37,6 +38,10 @@ type Line struct {
 	// last is set if the file's last line is among them: its newline is
 	// optional.
 	last bool
+	// inner, in a run of lines from FindRange, are its first and last
+	// checkpoints after its first line, if there are two: the index
+	// knows how many lines lie between them.
+	inner [2]checkpoint
 }
 
 // WriteTo writes the line, or lines, to w: the head, then the rest streamed
@@ -46,25 +51,67 @@ type Line struct {
 // ErrMismatch before writing the bytes that show it. Within a run of lines
 // only their count is known: newlines that moved between its first and its
 // last line show by the end, where WriteTo stops before the last bytes.
+//
+// A run of lines written to a file (w an *os.File, or any writer with its
+// SyscallConn, and src a Source) is copied
+// by the kernel, unread, between its inner checkpoints: those bytes are
+// checked by the Source's stamp, as every read is, and by the newlines
+// either side of them, which are streamed and checked as above.
 func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	n, err := w.Write(l.Head)
 	written := int64(n)
 	if err != nil {
 		return written, err
 	}
-	rest := l.Length - written
-	if rest == 0 {
+	from, end := l.Offset+written, l.Offset+l.Length
+	if from == end {
 		return written, nil
 	}
 	// The head, when there is one, is part of the first line, checked by
 	// Find: all the lines' newlines are still to come.
-	r := &checkedReader{r: io.NewSectionReader(src, l.Offset+written, rest), left: rest, newlines: l.count, last: l.last}
-	m, err := io.Copy(w, r)
+	a, b := l.inner[0], l.inner[1]
+	f, toFile := w.(rawWriter)
+	s, fromSource := src.(*Source)
+	if !toFile || !fromSource || b.off-a.off < minSend || from > a.off {
+		m, err := stream(w, src, from, end, l.count, l.last)
+		return written + m, err
+	}
+	m, err := stream(w, src, from, a.off, a.line-l.Number, false)
 	written += m
-	if err == nil && m < rest {
+	if err != nil {
+		return written, err
+	}
+	if m, err = s.sendTo(f, a.off, b.off); err != nil {
+		return written + m, err
+	}
+	written += m
+	m, err = stream(w, src, b.off, end, l.Number+l.count-b.line, l.last)
+	return written + m, err
+}
+
+// rawWriter is a writer to a file descriptor, such as an *os.File.
+type rawWriter interface {
+	io.Writer
+	SyscallConn() (syscall.RawConn, error)
+}
+
+// minSend is the fewest bytes worth asking the kernel to copy.
+const minSend = 1 << 20
+
+// stream copies the bytes of src from off to end to w, which hold the
+// ends of lines lines (the last may lack its newline if last is set), and
+// fails with ErrMismatch, before writing them, at bytes that show they do
+// not.
+func stream(w io.Writer, src io.ReaderAt, off, end, lines int64, last bool) (int64, error) {
+	if off == end {
+		return 0, nil
+	}
+	r := &checkedReader{r: io.NewSectionReader(src, off, end-off), left: end - off, newlines: lines, last: last}
+	m, err := io.Copy(w, r)
+	if err == nil && m < end-off {
 		err = ErrMismatch // the source became shorter
 	}
-	return written, err
+	return m, err
 }
 
 // checkedReader passes on the rest of one or more lines, refusing bytes
@@ -119,7 +166,19 @@ func (ix *Index) FindRange(src io.ReaderAt, first, last int64, buf []byte) (Line
 	if b.Offset <= a.Offset {
 		return Line{}, ErrMismatch
 	}
-	return Line{Number: first, Offset: a.Offset, Length: b.Offset + b.Length - a.Offset, count: last - first + 1, last: b.last}, nil
+	run := Line{Number: first, Offset: a.Offset, Length: b.Offset + b.Length - a.Offset, count: last - first + 1, last: b.last}
+	_, after, err := ix.around(first, buf)
+	if err != nil {
+		return Line{}, err
+	}
+	before, _, err := ix.around(last, buf)
+	if err != nil {
+		return Line{}, err
+	}
+	if a.Offset < after.off && after.off < before.off && before.off <= b.Offset {
+		run.inner = [2]checkpoint{after, before}
+	}
+	return run, nil
 }
 
 // Find locates line n (from 1) in src, the source the index was built from.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -573,5 +574,89 @@ func TestRangeRefusesAChangedSource(t *testing.T) {
 		if got.Len() >= len(want) {
 			t.Errorf("%s: wrote %d bytes of %d: all of the range", name, got.Len(), len(want))
 		}
+	}
+}
+
+// TestRunsCopiedByTheKernel writes long runs of lines to files and pipes,
+// where the kernel copies them between their inner checkpoints, and to a
+// file opened to append, where it cannot: the bytes are the reference's either way, and
+// a change to the file stops the copy.
+func TestRunsCopiedByTheKernel(t *testing.T) {
+	t.Parallel()
+	data := numberedLines(60_000, 11)
+	ref := naiveLines(data)
+	lines := int64(len(ref))
+	path := testkit.WriteFile(t, t.TempDir(), "src", data)
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 512})
+	src := ix.Source(openFile(t, path))
+	buf := make([]byte, 4096)
+	r := rand.New(rand.NewPCG(5, 5))
+	ranges := [][2]int64{{1, lines}, {2, lines - 1}, {1, math.MaxInt64}}
+	for range 10 {
+		first := 1 + r.Int64N(lines/2)
+		ranges = append(ranges, [2]int64{first, first + lines/3 + r.Int64N(lines/2)})
+	}
+	dir := t.TempDir()
+	for i, fl := range ranges {
+		l, err := ix.FindRange(src, fl[0], fl[1], buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.inner[1].off-l.inner[0].off < minSend {
+			t.Fatalf("lines %d-%d: inner checkpoints %v, want %d bytes or more between them", fl[0], fl[1], l.inner, minSend)
+		}
+		want := bytes.Join(ref[fl[0]-1:min(fl[1], lines)], nil)
+		for _, flag := range []int{os.O_TRUNC, os.O_APPEND} {
+			out, err := os.OpenFile(filepath.Join(dir, fmt.Sprint(i)), os.O_CREATE|os.O_WRONLY|flag, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := l.WriteTo(out, src)
+			out.Close()
+			got, _ := os.ReadFile(out.Name())
+			if err != nil || n != int64(len(want)) || !bytes.Equal(got, want) {
+				t.Fatalf("lines %d-%d to a file (flag %#x): %d, %v; %d bytes, want %d equal to the reference's", fl[0], fl[1], flag, n, err, len(got), len(want))
+			}
+			os.Remove(out.Name())
+		}
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := make(chan []byte)
+		go func() {
+			got, _ := io.ReadAll(pr)
+			read <- got
+		}()
+		n, err := l.WriteTo(pw, src)
+		pw.Close()
+		if got := <-read; err != nil || n != int64(len(want)) || !bytes.Equal(got, want) {
+			t.Fatalf("lines %d-%d to a pipe: %d, %v; %d bytes, want %d equal to the reference's", fl[0], fl[1], n, err, len(got), len(want))
+		}
+		pr.Close()
+	}
+
+	l, err := ix.FindRange(src, 1, lines, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.WriteAt([]byte("changed"), int64(len(data))/2); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	out, err := os.Create(filepath.Join(dir, "after a change"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if n, err := l.WriteTo(out, src); !errors.Is(err, ErrMismatch) || n >= int64(len(data)) {
+		t.Fatalf("WriteTo after a change: %d bytes of %d, %v; want ErrMismatch before the end", n, len(data), err)
+	}
+	if n, err := src.sendTo(out, l.inner[0].off, l.inner[1].off); !errors.Is(err, ErrMismatch) || n > sendPiece {
+		t.Fatalf("sendTo after a change: %d bytes, %v; want ErrMismatch after one piece at most", n, err)
 	}
 }

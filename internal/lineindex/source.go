@@ -160,3 +160,19 @@ func (s *Source) statusChanged(st stamp) State {
 	s.restamped.Store(&st)
 	return Same
 }
+
+// sendTo copies the file's bytes from off to end to dst: by the kernel as
+// far as it will (see sendfile), the rest through memory, as ReadAt reads
+// them. It fails with ErrMismatch once the file is seen changed.
+func (s *Source) sendTo(dst rawWriter, off, end int64) (int64, error) {
+	n, err := s.sendfile(dst, off, end)
+	if err != nil || off+n == end {
+		return n, err
+	}
+	m, err := io.Copy(dst, io.NewSectionReader(s, off+n, end-off-n))
+	n += m
+	if err == nil && off+n < end {
+		err = ErrMismatch // the source became shorter
+	}
+	return n, err
+}
