@@ -5,11 +5,16 @@
 #       -v lined-index:/var/lib/lined lined
 #
 # Paths in the image:
-#   /data/lines.txt       the file to serve (LINED_FILE); mount it read-only.
-#   /var/lib/lined/       the index (LINED_INDEX=/var/lib/lined/lines.idx), owned
-#                         by the unprivileged user; mount a volume there to keep
-#                         the index across containers (lined builds it if missing
-#                         or stale, or run mkindex first: --entrypoint mkindex).
+#   /data/lines.txt       the file to serve (LINED_FILE; several: LINED_FILE=a,b);
+#                         mount it read-only.
+#   /var/lib/lined/       the indexes, owned by the unprivileged user: the cache
+#                         directory (XDG_CACHE_HOME), where the tools keep the
+#                         index of a file whose own directory they cannot write
+#                         (lined/NAME-HASH.idx). Mount a volume there to keep
+#                         them across containers (lined builds an index if it is
+#                         missing or stale, or run mkindex first: --entrypoint
+#                         mkindex, no arguments, indexes LINED_FILE's files).
+#                         A FILE.idx beside the file is used if it is valid.
 #   /usr/local/bin/       lined (the entrypoint), mkindex, getline.
 # The file must be readable by uid 65532 (world-readable, or run with --user).
 # No shell, no CA certificates, no other files: the binaries need none.
@@ -44,7 +49,7 @@ COPY --from=build /out/usr/local/bin/ /usr/local/bin/
 COPY --from=build /out/data /data
 COPY --from=build --chown=65532:65532 /out/var/lib/lined /var/lib/lined
 ENV LINED_FILE=/data/lines.txt \
-    LINED_INDEX=/var/lib/lined/lines.idx
+    XDG_CACHE_HOME=/var/lib/lined
 USER 65532:65532
 EXPOSE 8000
 VOLUME ["/var/lib/lined"]

@@ -386,8 +386,8 @@ case $user in
 *) false ;;
 esac && [ "$hc" = '["CMD","/usr/local/bin/lined","--probe"]' ] &&
 	[ "$ep" = '["/usr/local/bin/lined"]' ] && [[ $ports == *'"8000/tcp"'* ]] &&
-	[[ $env == *LINED_INDEX=/var/lib/lined/* ]] &&
-	pass "image: numeric non-root USER $user, HEALTHCHECK lined --probe, exec-form ENTRYPOINT, EXPOSE 8000, LINED_INDEX under /var/lib/lined" ||
+	[[ $env == *XDG_CACHE_HOME=/var/lib/lined\"* ]] && [[ $env != *LINED_INDEX* ]] &&
+	pass "image: numeric non-root USER $user, HEALTHCHECK lined --probe, exec-form ENTRYPOINT, EXPOSE 8000, indexes in the cache directory /var/lib/lined" ||
 	fail "image metadata not as documented"
 if $docker run --rm --network none --entrypoint /usr/local/bin/mkindex "$image" --version >"$tmp/v.log" 2>&1 &&
 	$docker run --rm --network none --entrypoint /usr/local/bin/getline "$image" --version >>"$tmp/v.log" 2>&1 &&
@@ -421,8 +421,10 @@ fi
 # (An override file cannot drop "ports", which docker-compose 1.29 refuses
 # with network_mode: host, so the fallback is the resolved configuration of
 # docker-compose.yml with just that changed, written under $tmp.)
-if [ "${SMOKE_NETWORK:-}" = host ] || ! $docker network create "${project}probe" >/dev/null 2>&1; then
-	compose config >"$tmp/compose.resolved.yml"
+# host_compose writes that copy, resolved with the variables set now.
+host_compose() {
+	compose_files=(-f docker-compose.yml)
+	compose config >"$tmp/compose.resolved.yml" || return 1
 	python3 - "$tmp/compose.resolved.yml" "$tmp/compose.host.yml" "$app_port" <<'PY'
 import sys, yaml
 src, dst, port = sys.argv[1:]
@@ -434,6 +436,9 @@ lined.setdefault("environment", {})["LINED_ADDR"] = "127.0.0.1:" + port
 yaml.safe_dump(c, open(dst, "w"))
 PY
 	compose_files=(-f "$tmp/compose.host.yml" --project-directory "$repo")
+}
+if [ "${SMOKE_NETWORK:-}" = host ] || ! $docker network create "${project}probe" >/dev/null 2>&1; then
+	host_compose || die "docker-compose config"
 	host_network=1
 	note "compose with network_mode: host for lined (a modified copy in $tmp)"
 else
@@ -523,6 +528,45 @@ rc=$($docker inspect -f '{{.State.ExitCode}}' "$ctr")
 compose down -v --remove-orphans --timeout 20 >"$tmp/down.log" 2>&1 &&
 	compose_up= && pass "docker-compose down -v ($(took) for compose in all)" ||
 	{ tailf "$tmp/down.log"; fail "docker-compose down"; }
+
+###############################################################################
+phase "docker-compose with several files (LINED_DATA_DIR, LINED_DATA_FILES)"
+many=$tmp/many
+mkdir -p "$many"
+head -n 5000 "$tmp/data/lines.txt" >"$many/a.txt"
+printf 'b one\nb two\r\n\nb last, no newline' >"$many/b.txt"
+chmod 755 "$many" && chmod 644 "$many"/*
+export LINED_DATA_DIR=$many LINED_DATA_FILES=a.txt,b.txt
+[ -z "$host_network" ] || host_compose || die "docker-compose config with several files"
+compose_up=1
+t0=$SECONDS
+if compose up -d --no-build >"$tmp/up-many.log" 2>&1 && wait_for 60 curl -fsS -m 2 "$base_url/readyz"; then
+	pass "docker-compose up with LINED_DATA_FILES=a.txt,b.txt: ready ($((SECONDS - t0)) s)"
+else
+	tailf "$tmp/up-many.log"
+	compose logs --no-color >"$tmp/logs-many.log" 2>&1
+	tailf "$tmp/logs-many.log"
+	die "docker-compose up with several files"
+fi
+compose logs --no-color mkindex >"$tmp/mkindex-many.log" 2>&1
+listing=$(curl -fsS -m 5 "$base_url/files/")
+if grep -q 'mkindex: a.txt: indexed' "$tmp/mkindex-many.log" && grep -q 'mkindex: b.txt: indexed' "$tmp/mkindex-many.log" &&
+	[[ $listing == *$'a.txt\t5000 lines'* ]] && [[ $listing == *$'b.txt\t4 lines'* ]] &&
+	check_lines "$base_url/files/a.txt/lines" "$many/a.txt" 1 2500 5000 &&
+	check_lines "$base_url/files/b.txt/lines" "$many/b.txt" 1 2 3 4; then
+	pass "the one-shot mkindex indexed both; /files/ lists them; /files/NAME/lines/N byte-exact against sed"
+else
+	tailf "$tmp/mkindex-many.log"
+	printf '%s\n' "$listing" | head -n 5
+	fail "several files through compose"
+fi
+code=$(curl -sS -m 5 -o /dev/null -w '%{http_code}' "$base_url/lines/1")
+[ "$code" = 404 ] && pass "/lines/1 with several files: 404 (pointing to /files/)" || fail "/lines/1 with several files: $code, want 404"
+compose down -v --remove-orphans --timeout 20 >"$tmp/down.log" 2>&1 &&
+	compose_up= && pass "docker-compose down -v ($(took) for this phase)" ||
+	{ tailf "$tmp/down.log"; fail "docker-compose down"; }
+unset LINED_DATA_DIR LINED_DATA_FILES
+[ -z "$host_network" ] || host_compose || die "docker-compose config"
 
 ###############################################################################
 phase "docker-compose --profile scale: 3 lined behind nginx"

@@ -185,3 +185,10 @@ func Settle(c *cli.Context) time.Duration {
 func OneLine(err error) string {
 	return strings.ReplaceAll(err.Error(), "\n", "; ")
 }
+
+// EnvFiles returns the files LINED_FILE names, comma-separated: those lined
+// serves without --file, and mkindex indexes without FILE, so that one
+// setting serves both (a container's index job and its server).
+func EnvFiles() []string {
+	return slices.DeleteFunc(strings.Split(os.Getenv("LINED_FILE"), ","), func(n string) bool { return n == "" })
+}

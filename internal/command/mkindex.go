@@ -18,9 +18,10 @@ func Mkindex() *cli.App {
 	return &cli.App{
 		Name:      "mkindex",
 		Usage:     "write the sparse line index of each FILE",
-		UsageText: "mkindex [--index PATH] [--force] [--check] FILE...",
+		UsageText: "mkindex [--index PATH] [--force] [--check] [FILE...]",
 		Description: "Writes FILE.idx (or the cached index, or --index PATH) so that getline and lined\n" +
 			"find any line at once. An index that is up to date is left alone unless --force.\n" +
+			"Without FILE, the files LINED_FILE names (comma-separated), as lined serves them.\n" +
 			"One summary line per file goes to stderr. Exit status: 0 success, 1 failure, 2 usage.",
 		Flags: []cli.Flag{
 			IndexFlag(),
@@ -35,9 +36,12 @@ func Mkindex() *cli.App {
 func mkindexAction(c *cli.Context) error {
 	files := c.Args().Slice()
 	if len(files) == 0 {
-		return UsageError("no FILE given")
+		files = EnvFiles()
 	}
-	if c.IsSet("index") && len(files) > 1 {
+	if len(files) == 0 {
+		return UsageError("no FILE given (nor LINED_FILE)")
+	}
+	if c.String("index") != "" && len(files) > 1 {
 		return UsageError("--index names one index, but %d files were given", len(files))
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)

@@ -63,15 +63,12 @@ func App() *cli.App {
 	}
 }
 
-// filePaths are the paths --file names, or else LINED_FILE, comma-separated.
+// filePaths are the paths --file names, or else LINED_FILE's.
 func filePaths(c *cli.Context) []string {
-	names := c.StringSlice("file")
-	if !c.IsSet("file") {
-		if env := os.Getenv("LINED_FILE"); env != "" {
-			names = strings.Split(env, ",")
-		}
+	if c.IsSet("file") {
+		return slices.DeleteFunc(c.StringSlice("file"), func(n string) bool { return n == "" })
 	}
-	return slices.DeleteFunc(names, func(n string) bool { return n == "" })
+	return command.EnvFiles()
 }
 
 func linedAction(c *cli.Context) error {
@@ -108,7 +105,7 @@ func linedAction(c *cli.Context) error {
 	}
 	tuneGC()
 
-	if len(names) > 1 && c.IsSet("index") {
+	if len(names) > 1 && c.String("index") != "" {
 		return command.UsageError("--index names one index file: with several files, each has its own (FILE.idx, else the cache)")
 	}
 	files := make([]server.File, 0, len(names))
