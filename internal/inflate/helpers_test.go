@@ -51,11 +51,10 @@ func stdGunzip(gz []byte) ([]byte, error) {
 }
 
 func gzipLevel(t testing.TB, data []byte, level int) []byte {
-	t.Helper()
 	var buf bytes.Buffer
 	w, err := gzip.NewWriterLevel(&buf, level)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	w.Write(data)
 	w.Close()
@@ -323,3 +322,5 @@ func max64(a, b int64) int64 {
 	}
 	return b
 }
+
+func gzipNewReader(r io.Reader) (*gzip.Reader, error) { return gzip.NewReader(r) }

@@ -37,7 +37,7 @@ func TestStdlibLevels(t *testing.T) {
 
 func TestExternalGzip(t *testing.T) {
 	data := textLines(10, 2<<20)
-	for _, c := range [][]string{{"gzip", "-1"}, {"gzip", "-6"}, {"gzip", "-9"}, {"pigz", "-6"}, {"pigz", "-1", "-b", "128"}, {"pigz", "-11"}} {
+	for _, c := range [][]string{{"gzip", "-1"}, {"gzip", "-6"}, {"gzip", "-9"}, {"pigz", "-6"}, {"pigz", "-1", "-b", "128"}, {"pigz", "-11", "-b", "32"}} {
 		t.Run(strings.Join(c, ""), func(t *testing.T) {
 			gz := gzipCmd(t, data, c[0], c[1:]...)
 			checkScan(t, strings.Join(c, " "), gz, data, 100<<10)
@@ -596,7 +596,8 @@ func TestTruncated(t *testing.T) {
 func TestFlippedBits(t *testing.T) {
 	gz, want := smallCorpus(t)
 	harmless := 0
-	for i := 0; i < len(gz)*8; i++ {
+	// Every third bit: all bit positions in a byte, in half the time.
+	for i := 0; i < len(gz)*8; i += 3 {
 		bad := bytes.Clone(gz)
 		bad[i/8] ^= 1 << (i % 8)
 		s := scanBytes(bad, 0)
@@ -612,7 +613,7 @@ func TestFlippedBits(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d of %d flips harmless (header fields, padding bits)", harmless, len(gz)*8)
+	t.Logf("%d of %d flips harmless (header fields, padding bits)", harmless, len(gz)*8/3)
 }
 
 func TestReaderErrors(t *testing.T) {
