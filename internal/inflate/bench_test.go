@@ -134,4 +134,3 @@ func BenchmarkReaderMiB(b *testing.B) {
 		}
 	})
 }
-

@@ -19,7 +19,7 @@ func FuzzScan(f *testing.F) {
 	f.Add(gzipLevel(f, []byte("hello hello hello hello"), 9))
 	f.Add(gzipLevel(f, textLines(1, 2000), -2))
 	f.Add(gzipLevel(f, textLines(2, 2000), 0))
-	f.Add(gzipLevel(f, textLines(3, 70000), 1))
+	f.Add(gzipLevel(f, textLines(3, 7000), 1))
 	f.Add(append(header(2|4|8|16, []byte("ab"), "name", "comment"), append(rawDeflate(f, []byte("abcabcabc"), 6), trailer([]byte("abcabcabc"))...)...))
 	f.Fuzz(func(t *testing.T, gz []byte) {
 		s := scanBytes(gz, 1000)
@@ -34,7 +34,11 @@ func FuzzScan(f *testing.F) {
 			if !bytes.Equal(s.out, want) {
 				t.Fatalf("Scan and compress/gzip differ")
 			}
-			checkPoints(t, "fuzz", gz, want, s.points, 20)
+			// Restarting is FuzzReader's job; a few points here, on small
+			// outputs (a mutated block can expand a thousandfold).
+			if len(want) <= 1<<18 {
+				checkPoints(t, "fuzz", gz, want, s.points, 4)
+			}
 			return
 		}
 		if err == nil && !reservedFlags(gz) {
@@ -115,4 +119,3 @@ func FuzzReader(f *testing.F) {
 		checkPoints(t, "fuzz", gz, data, s.points, 1<<30)
 	})
 }
-

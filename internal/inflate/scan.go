@@ -41,14 +41,14 @@ const (
 	// history is moved back to the front. Copies may overshoot the match by
 	// up to 7 bytes (they move 8 at a time), hence the slack.
 	winSize  = 1 << 18
-	winSlack = maxMatch + 16
+	winSlack = maxMatch + 32
 	winFast  = winSize - winSlack // the decode loop stops for a flush past this
 
 	// Input is read in large pieces. inPad zero bytes follow the input at
 	// end of file so that the decode loop can load 8 bytes at a time up to
 	// the end; bits taken from the padding mean truncated input.
 	inSize = 1 << 17
-	inPad  = 16
+	inPad  = 32
 	inKeep = 8 // bytes kept before the read position when refilling, to give back the bit buffer's unused bytes
 )
 
@@ -100,7 +100,7 @@ type scanner struct {
 	in     []byte // in[:n] is file data from offset base; in[n:n+inPad] is zero at EOF
 	n      int
 	ip     int
-	inFast int // huffBlock may load 8 bytes at ip while ip <= inFast
+	inFast int // huffBlock may refill twice (load 8 bytes, advance up to 7) while ip <= inFast
 	eof    bool
 	base   int64
 
@@ -185,11 +185,11 @@ func (s *scanner) moreInput() error {
 	s.n += m
 	switch err {
 	case nil:
-		s.inFast = s.n - 8
+		s.inFast = s.n - 16
 	case io.EOF, io.ErrUnexpectedEOF:
 		s.eof = true
 		clear(s.in[s.n : s.n+inPad])
-		s.inFast = s.n + inPad - 8
+		s.inFast = s.n + inPad - 16
 	default:
 		return &posError{off: s.base + int64(s.n), msg: "read", err: err}
 	}
@@ -671,14 +671,31 @@ func (s *scanner) huffBlock() error {
 		if e&entSub != 0 {
 			e = lt[(e>>16+uint32(bits>>litRoot)&(1<<(e>>8&15)-1))&(litTableSize-1)]
 		}
+		if e&entLit != 0 {
+			// Literals come in runs: with at least 41 bits left, decode
+			// the next code too; a length code and its extra bits take at
+			// most 20, and the distance gets a refill below.
+			n := uint(e & 31)
+			bits >>= n
+			nbits -= n
+			win[wpos] = byte(e >> 16)
+			wpos++
+			e = lt[bits&(1<<litRoot-1)]
+			if e&entSub != 0 {
+				e = lt[(e>>16+uint32(bits>>litRoot)&(1<<(e>>8&15)-1))&(litTableSize-1)]
+			}
+			if e&entLit != 0 {
+				n := uint(e & 31)
+				bits >>= n
+				nbits -= n
+				win[wpos] = byte(e >> 16)
+				wpos++
+				continue
+			}
+		}
 		n := uint(e & 31)
 		bits >>= n
 		nbits -= n
-		if e&entLit != 0 {
-			win[wpos] = byte(e >> 16)
-			wpos++
-			continue
-		}
 		if e&entLen == 0 {
 			save()
 			if e&entEnd != 0 {
@@ -694,6 +711,9 @@ func (s *scanner) huffBlock() error {
 		bits >>= x
 		nbits -= x
 
+		bits |= binary.LittleEndian.Uint64(in[ip:]) << nbits
+		ip += int((63 - nbits) >> 3)
+		nbits |= 56
 		e = dt[bits&(1<<distRoot-1)]
 		if e&entSub != 0 {
 			e = dt[(e>>16+uint32(bits>>distRoot)&(1<<(e>>8&15)-1))&(distTableSize-1)]
@@ -720,14 +740,22 @@ func (s *scanner) huffBlock() error {
 			// Copy 8 bytes at a time, overshooting the end: what is
 			// written past it is overwritten before anyone reads it.
 			// Each load reads bytes already written, as dist >= 8.
-			for i := 0; i < length; i += 8 {
-				binary.LittleEndian.PutUint64(win[wpos+i:], binary.LittleEndian.Uint64(win[src+i:]))
+			if length <= 16 {
+				w := win[wpos : wpos+16]
+				r := win[src : src+16]
+				binary.LittleEndian.PutUint64(w, binary.LittleEndian.Uint64(r))
+				binary.LittleEndian.PutUint64(w[8:], binary.LittleEndian.Uint64(r[8:]))
+			} else if dist >= length {
+				copy(win[wpos:wpos+length], win[src:src+length])
+			} else {
+				for i := 0; i < length; i += 8 {
+					binary.LittleEndian.PutUint64(win[wpos+i:], binary.LittleEndian.Uint64(win[src+i:]))
+				}
 			}
 		case dist == 1:
-			b := win[src]
-			w := win[wpos : wpos+length]
-			for i := range w {
-				w[i] = b
+			v := uint64(win[src]) * 0x0101010101010101
+			for i := 0; i < length; i += 8 {
+				binary.LittleEndian.PutUint64(win[wpos+i:], v)
 			}
 		default:
 			for i := range length {
