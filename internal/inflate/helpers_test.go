@@ -90,8 +90,8 @@ func textLines(seed uint64, n int) []byte {
 	for b.Len() < n {
 		target := 50 + rng.IntN(151)
 		start := b.Len()
-		switch rng.IntN(3) {
-		case 0:
+		switch k := rng.IntN(10); {
+		case k < 5:
 			b.WriteString(`{"ts":"2024-03-`)
 			b.WriteString(itoa(10 + rng.IntN(20)))
 			b.WriteString("T")
@@ -106,7 +106,7 @@ func textLines(seed uint64, n int) []byte {
 				b.WriteByte(' ')
 			}
 			b.WriteString(`"}`)
-		case 1:
+		case k < 9:
 			b.WriteString(itoa(1700000000 + rng.IntN(1e7)))
 			b.WriteByte(' ')
 			for b.Len()-start < target {
