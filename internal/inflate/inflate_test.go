@@ -760,3 +760,41 @@ func TestBomb(t *testing.T) {
 		t.Fatalf("Scan allocated %d bytes", alloc)
 	}
 }
+
+func TestReaderEdges(t *testing.T) {
+	data := textLines(90, 100000)
+	gz := gzipLevel(t, data, 6)
+	r := NewReader(bytes.NewReader(gz), int64(len(gz)), Point{Member: true})
+	if n, err := r.Read(nil); n != 0 || err != nil {
+		t.Fatalf("empty read: %d, %v", n, err)
+	}
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("%v", err)
+	}
+	if n, err := r.Read(make([]byte, 10)); n != 0 || err != io.EOF {
+		t.Fatalf("read after EOF: %d, %v", n, err)
+	}
+	// Scan with nil callbacks counts.
+	if n, err := Scan(bytes.NewReader(gz), 1000, nil, nil, nil); err != nil || n != int64(len(data)) {
+		t.Fatalf("nil callbacks: %d, %v", n, err)
+	}
+	// Callback errors stop Scan and come back as they are.
+	stop := errors.New("stop")
+	for i, f := range []func(int) (func([]byte) error, func(Point) error, func(int64) error){
+		func(int) (func([]byte) error, func(Point) error, func(int64) error) {
+			return func([]byte) error { return stop }, nil, nil
+		},
+		func(int) (func([]byte) error, func(Point) error, func(int64) error) {
+			return nil, func(Point) error { return stop }, nil
+		},
+		func(int) (func([]byte) error, func(Point) error, func(int64) error) {
+			return nil, nil, func(int64) error { return stop }
+		},
+	} {
+		o, p, e := f(i)
+		if _, err := Scan(bytes.NewReader(gz), 1000, o, p, e); err != stop {
+			t.Fatalf("callback %d: %v", i, err)
+		}
+	}
+}

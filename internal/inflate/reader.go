@@ -244,6 +244,9 @@ func (r *Reader) startStream(dict []byte) {
 // Read reads decompressed bytes. At the end of the last member it returns
 // io.EOF.
 func (r *Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, r.err
+	}
 	for r.err == nil {
 		if !r.inData {
 			r.err = r.header()

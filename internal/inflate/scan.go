@@ -53,8 +53,9 @@ const (
 )
 
 // Scan decompresses the gzip file read from r (every member; members may be
-// empty; BGZF is just many members) and passes the output, in order, to out,
-// which must not keep the slice.
+// empty; BGZF is just many members) and passes the output, in order, to out
+// (if not nil), which must not keep the slice. Errors from out, point and end
+// stop Scan and are returned as they are.
 //
 // It calls point for an access point at the first deflate block boundary
 // (or member start) at or after every `every` bytes of output since the last
@@ -259,8 +260,10 @@ func (s *scanner) flush() error {
 		p := s.win[s.flushed:s.wpos]
 		s.crc = crc32.Update(s.crc, crc32.IEEETable, p)
 		s.flushed = s.wpos
-		if err := s.out(p); err != nil {
-			return err
+		if s.out != nil {
+			if err := s.out(p); err != nil {
+				return err
+			}
 		}
 	}
 	if s.wpos > winFast-histSize {
