@@ -798,3 +798,65 @@ func TestReaderEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestAlignPrefix restarts at a block header at each bit of a byte, followed
+// by a stored block, whose alignment is the file's: shifting the bytes by
+// In%8 would get it wrong.
+func TestAlignPrefix(t *testing.T) {
+	for s := range 8 {
+		var w bitWriter
+		// A first block that ends at bit s of some byte.
+		w.bits(0, 1)
+		w.bits(1, 2)
+		w.fixedSym('x')
+		for (w.n+7)%8 != uint(s) {
+			w.fixedSym(200) // 9 bits: moves the end by one bit
+		}
+		w.fixedSym(256)
+		in := int64(len(w.buf))*8 + int64(s) + 80
+		w.bits(0, 1)
+		w.bits(1, 2)
+		w.fixedSym('a')
+		w.fixedMatch(5, 1)
+		w.fixedSym(256)
+		w.bits(0, 1)
+		w.bits(0, 2)
+		w.align()
+		w.bits(3, 16)
+		w.bits(^uint64(3)&0xffff, 16)
+		w.bits('b', 8)
+		w.bits('c', 8)
+		w.bits('d', 8)
+		w.bits(1, 1)
+		w.bits(1, 2)
+		w.fixedMatch(9, 4)
+		w.fixedSym(256)
+		tail := []byte("aaaaaabcdabcdabcda")
+		var pre []byte
+		gz := wrap(w.bytes(), nil)
+		all, err := io.ReadAll(flate.NewReader(bytes.NewReader(gz[10 : len(gz)-8])))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pre = all[:len(all)-len(tail)]
+		if !bytes.Equal(all[len(pre):], tail) {
+			t.Fatalf("s=%d: test stream decodes to %q", s, all)
+		}
+		gz = wrap(w.bytes(), all)
+		p := Point{In: in, Out: int64(len(pre)), End: int64(len(gz) - 8), Window: pre}
+		got, err := io.ReadAll(NewReader(bytes.NewReader(gz), int64(len(gz)), p))
+		if err != nil || !bytes.Equal(got, tail) {
+			t.Fatalf("s=%d: %q, %v", s, got, err)
+		}
+		// Scan finds the same point.
+		sc := scanBytes(gz, 0)
+		found := false
+		for _, q := range sc.points {
+			found = found || q.In == in && q.Out == p.Out && q.End == p.End
+		}
+		if sc.err != nil || !found {
+			t.Fatalf("s=%d: Scan: %v, points %d", s, sc.err, len(sc.points))
+		}
+		checkScan(t, "align", gz, all, 0)
+	}
+}
