@@ -121,11 +121,11 @@ type scanner struct {
 	lastPoint int64 // output offset of the last point
 	started   bool  // the first point has been reported
 
-	lit    [litTableSize]uint32
-	dist   [distTableSize]uint32
-	cl     [1 << clRoot]uint32
-	fixed  bool // lit and dist hold the fixed code
-	hasLen [288 + 32]uint8
+	lit   [litTableSize]uint32
+	dist  [distTableSize]uint32
+	cl    [1 << clRoot]uint32
+	fixed bool            // lit and dist hold the fixed code
+	lens  [288 + 32]uint8 // code lengths of a dynamic block
 }
 
 // posError is an error found at a byte offset of the input.
@@ -572,7 +572,7 @@ func (s *scanner) dynamicBlock() error {
 		return s.errorf("invalid code length code")
 	}
 	s.fixed = false
-	lens := s.hasLen[:nlit+ndist]
+	lens := s.lens[:nlit+ndist]
 	for i := 0; i < len(lens); {
 		if err := s.need(7 + 7); err != nil {
 			return err
