@@ -324,3 +324,12 @@ func max64(a, b int64) int64 {
 }
 
 func gzipNewReader(r io.Reader) (*gzip.Reader, error) { return gzip.NewReader(r) }
+
+// shortOr returns short with -short (the race detector's run in CI), else
+// full.
+func shortOr(short, full int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
+}
