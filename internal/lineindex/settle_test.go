@@ -33,8 +33,11 @@ func twoNumberings(size int) (a, b []byte) {
 // starts a Build with opts as soon as the
 // write has begun (its times moved): the construction of a write that spans
 // the build. It returns how many builds were accepted, and how many of
-// those do not describe the version written.
-func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, opts BuildOptions) (accepted, wrong int) {
+// those do not describe the version written although the write took less
+// than the settling time. Build promises nothing for a write that lasts
+// longer, which a loaded machine can make of a large pwrite: builds after
+// those are counted as slow, right or wrong.
+func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, opts BuildOptions) (accepted, wrong, slow int) {
 	t.Helper()
 	want := [2]*Index{buildBytes(t, versions[0], opts), buildBytes(t, versions[1], opts)}
 	w, err := os.OpenFile(path, os.O_WRONLY, 0)
@@ -51,8 +54,11 @@ func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, o
 		}
 		var written atomic.Bool
 		done := make(chan error, 1)
+		var took time.Duration
 		go func() {
+			start := time.Now()
 			_, err := w.WriteAt(next, 0)
+			took = time.Since(start)
 			written.Store(true)
 			done <- err
 		}()
@@ -75,11 +81,14 @@ func inFlightBuilds(t *testing.T, path string, versions [2][]byte, rounds int, o
 		}
 		accepted++
 		w := want[(i+1)%2]
-		if ix.lines != w.lines || !bytes.Equal(ix.cps, w.cps) || ix.content() != w.content() {
+		switch {
+		case took >= opts.Settle:
+			slow++
+		case ix.lines != w.lines || !bytes.Equal(ix.cps, w.cps) || ix.content() != w.content():
 			wrong++
 		}
 	}
-	return accepted, wrong
+	return accepted, wrong, slow
 }
 
 // TestBuildWaitsForAWriteInFlight: the kernel stamps a file's times once,
@@ -100,13 +109,16 @@ func TestBuildWaitsForAWriteInFlight(t *testing.T) {
 	a, b := twoNumberings(size)
 	path := testkit.WriteFile(t, t.TempDir(), "data.txt", a)
 	opts := BuildOptions{readers: 4, taskLen: segmentLen, Settle: 150 * time.Millisecond}
-	accepted, wrong := inFlightBuilds(t, path, [2][]byte{a, b}, rounds, opts)
-	t.Logf("settling %v: %d of %d builds accepted, %d of them wrong", opts.Settle, accepted, rounds, wrong)
+	accepted, wrong, slow := inFlightBuilds(t, path, [2][]byte{a, b}, rounds, opts)
+	t.Logf("settling %v: %d of %d builds accepted, %d of them wrong, %d after a write slower than that", opts.Settle, accepted, rounds, wrong, slow)
 	if wrong > 0 {
 		t.Errorf("%d builds accepted an index of a half-written file", wrong)
 	}
-	if accepted == 0 {
+	switch {
+	case accepted == 0:
 		t.Errorf("no build accepted: the test shows nothing")
+	case accepted == slow:
+		t.Skipf("every write took longer than %v (a loaded machine): the test shows nothing", opts.Settle)
 	}
 }
 
