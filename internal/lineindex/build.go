@@ -175,7 +175,7 @@ func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 		return nil, err
 	}
 
-	ix := &Index{meta: meta{spacing: spacing, stamp: stamp{size: size, modTime: modTime.UnixNano()}, fingerprint: fp}}
+	ix := &Index{meta: meta{spacing: spacing, stamp: stamp{size: size, modTime: modTime.UnixNano()}, text: size, fingerprint: fp}}
 	var cps []checkpoint
 	var newlines int64 // in the tasks before the current one
 	for _, t := range tasks {

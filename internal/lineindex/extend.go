@@ -192,7 +192,7 @@ func (ix *Index) appendFrom(ctx context.Context, src io.ReaderAt, size int64, op
 		return nil, err
 	}
 	x := &Index{meta: meta{spacing: spacing, stamp: ix.stamp, fingerprint: fp, segs: segs, partial: partial}, unchanged: complete, base: base, prefix: prefix}
-	x.size = size
+	x.size, x.text = size, size
 	x.lines = complete + t.newlines
 	if !t.endsWithNewline {
 		x.lines++

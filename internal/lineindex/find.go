@@ -200,7 +200,7 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	}
 	// Scan back from the next checkpoint when the line is nearer to it, in
 	// a block of short lines that all end with a newline.
-	if b.next.off < ix.size && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {
+	if b.next.off < ix.text && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {
 		return b.backward()
 	}
 	return b.forward()
@@ -265,7 +265,7 @@ func (b *block) forward() (Line, error) {
 		if j >= 0 && int64(j) != line.Length-1 {
 			return Line{}, ErrMismatch
 		}
-		if j < 0 && int64(len(line.Head)) == line.Length && next.off < b.ix.size {
+		if j < 0 && int64(len(line.Head)) == line.Length && next.off < b.ix.text {
 			return Line{}, ErrMismatch // a line before the end must end with '\n'
 		}
 		if n == b.ix.lines {
@@ -274,7 +274,7 @@ func (b *block) forward() (Line, error) {
 				// A final line without a newline grows if the file
 				// is appended to: check that the file still ends here.
 				var one [1]byte
-				if k, _ := b.src.ReadAt(one[:], b.ix.size); k != 0 {
+				if k, _ := b.src.ReadAt(one[:], b.ix.text); k != 0 {
 					return Line{}, ErrMismatch
 				}
 			}

@@ -105,25 +105,28 @@ func TestEncodingLayout(t *testing.T) {
 				name      string
 				got, want uint64
 			}{
-				{"version", uint64(le.Uint32(enc[8:])), 3},
-				{"header length", uint64(le.Uint32(enc[12:])), 144},
+				{"version", uint64(le.Uint32(enc[8:])), 4},
+				{"header length", uint64(le.Uint32(enc[12:])), 160},
 				{"spacing", uint64(le.Uint32(enc[16:])), uint64(spacing)},
 				{"sample length", uint64(le.Uint32(enc[20:])), 4096},
 				{"sample count", uint64(le.Uint32(enc[24:])), 16},
-				{"reserved at 28", uint64(le.Uint32(enc[28:])), 0},
+				{"encoding and reserved at 28", uint64(le.Uint32(enc[28:])), 0},
 				{"size", le.Uint64(enc[32:]), uint64(len(src))},
 				{"modification time", le.Uint64(enc[40:]), uint64(mtime.UnixNano())},
 				{"lines", le.Uint64(enc[48:]), uint64(len(ref))},
 				{"checkpoints", le.Uint64(enc[56:]), uint64(k)},
 				{"content checksum", uint64(le.Uint32(enc[96:])), uint64(docContentChecksum(src))},
-				{"body checksum", uint64(le.Uint32(enc[100:])), uint64(crc32.Checksum(enc[144:], tab))},
+				{"body checksum", uint64(le.Uint32(enc[100:])), uint64(crc32.Checksum(enc[160:], tab))},
 				{"status change time", le.Uint64(enc[104:]), uint64(st.Ctim.Nano())},
 				{"device", le.Uint64(enc[112:]), st.Dev},
 				{"inode", le.Uint64(enc[120:]), st.Ino},
 				{"segments checksum", uint64(le.Uint32(enc[128:])), uint64(docSegmentsChecksum(src))},
 				{"last segment's checksum", uint64(le.Uint32(enc[132:])), uint64(docLastSegment(src))},
-				{"header checksum", uint64(le.Uint32(enc[140:])), uint64(crc32.Checksum(enc[:140], tab))},
-				{"file length", uint64(len(enc)), uint64(144 + 16*k)},
+				{"text length", le.Uint64(enc[136:]), uint64(len(src))},
+				{"access section length", le.Uint64(enc[144:]), 0},
+				{"access section checksum", uint64(le.Uint32(enc[152:])), 0},
+				{"header checksum", uint64(le.Uint32(enc[156:])), uint64(crc32.Checksum(enc[:156], tab))},
+				{"file length", uint64(len(enc)), uint64(160 + 16*k)},
 			}
 			for _, f := range fields {
 				if f.got != f.want {
@@ -139,11 +142,8 @@ func TestEncodingLayout(t *testing.T) {
 			if fp := docFingerprint(src); !bytes.Equal(enc[64:96], fp[:]) || ix.fingerprint != fp {
 				t.Errorf("%s: fingerprint %x, documented %x", name, enc[64:96], fp)
 			}
-			if !bytes.Equal(enc[136:140], make([]byte, 4)) {
-				t.Errorf("%s: reserved bytes 136..139 are %x", name, enc[136:140])
-			}
 			for i, c := range cps {
-				e := enc[144+16*i:]
+				e := enc[160+16*i:]
 				if line, off := int64(le.Uint64(e)), int64(le.Uint64(e[8:])); line != c.line || off != c.off {
 					t.Errorf("%s, spacing %d: checkpoint %d = (%d, %d), want (%d, %d)", name, spacing, i, line, off, c.line, c.off)
 				}
@@ -157,7 +157,7 @@ func TestEncodingLayout(t *testing.T) {
 func TestReservedBytes(t *testing.T) {
 	t.Parallel()
 	_, enc := smallIndex(t)
-	for _, at := range []int{28, 31, 136, 139} {
+	for _, at := range []int{29, 31} {
 		bad := bytes.Clone(enc)
 		bad[at] = 1
 		_, err := decode(bytes.NewReader(testkit.Reseal(bad)))
@@ -187,7 +187,7 @@ func TestAccessors(t *testing.T) {
 		t.Fatal(err)
 	}
 	if ix.Lines() != 3 || ix.Size() != 8 || !ix.ModTime().Equal(mtime) || ix.spacing != 1024 ||
-		ix.fingerprint != docFingerprint(data) || ix.EncodedLen() != 144+2*16 {
+		ix.fingerprint != docFingerprint(data) || ix.EncodedLen() != 160+2*16 {
 		t.Errorf("accessors: lines %d, size %d, mtime %v, spacing %d, encoded %d",
 			ix.Lines(), ix.Size(), ix.ModTime(), ix.spacing, ix.EncodedLen())
 	}

@@ -23,39 +23,48 @@
 // Because checkpoints depend only on grid points, disjoint parts of the source
 // can be indexed in parallel and give the same index as a sequential build.
 //
-// # File layout (format version 3)
+// # File layout (format version 4)
 //
-// All integers are little-endian. CRC-32C is the Castagnoli CRC.
+// All integers are little-endian. CRC-32C is the Castagnoli CRC. The source
+// is the file; its text is the bytes its lines are made of: the source
+// itself, or, for a compressed source, its decompressed bytes. Checkpoints,
+// lines, the spacing and the content checksums are of the text; the size,
+// times, device, inode and fingerprint are of the source.
 //
 //	offset size field
 //	     0    8 magic "LINEDIX\x00"
-//	     8    4 format version, 3
-//	    12    4 header length in bytes, 144
+//	     8    4 format version, 4
+//	    12    4 header length in bytes, 160
 //	    16    4 checkpoint spacing in bytes (a power of two, 512 .. 1 MiB)
 //	    20    4 fingerprint sample length in bytes
 //	    24    4 fingerprint sample count
-//	    28    4 reserved, zero
+//	    28    1 encoding of the source: 0 none (the text is the source)
+//	    29    3 reserved, zero
 //	    32    8 source size in bytes
 //	    40    8 source modification time, nanoseconds since the Unix epoch
 //	    48    8 number of lines M
 //	    56    8 number of checkpoints K, sentinel included
 //	    64   32 fingerprint: SHA-256 of sampled blocks of the source (below)
 //	    96    4 content checksum: CRC-32C of the CRC-32C values (4 bytes each)
-//	            of the source's consecutive 1 MiB segments, the last one shorter
+//	            of the text's consecutive 1 MiB segments, the last one shorter
 //	   100    4 body checksum: CRC-32C of the body
 //	   104    8 source status change time (ctime), nanoseconds since the
 //	            Unix epoch; 0 if unknown
 //	   112    8 source device number (st_dev); 0 if unknown
 //	   120    8 source inode number (st_ino); 0 if unknown
 //	   128    4 segments checksum: CRC-32C of the CRC-32C values of the
-//	            source's complete 1 MiB segments (4 bytes each)
-//	   132    4 CRC-32C of the source's last segment if it is shorter than
+//	            text's complete 1 MiB segments (4 bytes each)
+//	   132    4 CRC-32C of the text's last segment if it is shorter than
 //	            1 MiB; 0 if there is none
-//	   136    4 reserved, zero
-//	   140    4 header checksum: CRC-32C of bytes 0..139
-//	   144 16*K body: K checkpoints, each line number (8) then byte offset (8)
+//	   136    8 text length in bytes: the source size, for encoding 0
+//	   144    8 length of the access section; 0 for encoding 0
+//	   152    4 access section checksum: CRC-32C of it; 0 if it is empty
+//	   156    4 header checksum: CRC-32C of bytes 0..155
+//	   160 16*K body: K checkpoints, each line number (8) then text offset (8)
+//	 160+16*K   access section
 //
-// The file is exactly 144+16*K bytes long. Reserved bytes are written as
+// The file is exactly 160+16*K bytes long, plus the access section. Reserved
+// bytes are written as
 // zero, and a reader refuses an index whose reserved bytes are not: a
 // later format that uses them has another version number. The content
 // checksum is the segments checksum continued with the last segment's
@@ -133,18 +142,18 @@ import (
 )
 
 // version is the index format version this package reads and writes.
-const version = 3
+const version = 4
 
 const (
 	magic         = "LINEDIX\x00"
-	headerLen     = 144
+	headerLen     = 160
 	entryLen      = 16
 	segmentLen    = 1 << 20 // content checksum segment
 	minSpacing    = 512
 	maxSpacing    = segmentLen
 	sampleLen     = 4096
 	sampleCount   = 16
-	headerCRCFrom = 140
+	headerCRCFrom = 156
 
 	// defaultSpacing is the checkpoint spacing of new indexes: about 0.1% of
 	// the source in index size, at most 16 KiB read before a line.
@@ -243,6 +252,7 @@ type Index struct {
 type meta struct {
 	spacing     int64
 	stamp       // of the source as indexed
+	text        int64 // length of the text: the source's size, unless it is compressed
 	lines       int64
 	fingerprint [32]byte
 	// segs is the CRC-32C of the CRC-32C values of the source's complete
@@ -253,7 +263,7 @@ type meta struct {
 // content is the content checksum: one CRC-32C that covers every byte of
 // the source, as the package documentation defines it.
 func (m *meta) content() uint32 {
-	if m.size%segmentLen == 0 {
+	if m.text%segmentLen == 0 {
 		return m.segs
 	}
 	return crc32.Update(m.segs, castagnoli, binary.LittleEndian.AppendUint32(nil, m.partial))
@@ -262,8 +272,9 @@ func (m *meta) content() uint32 {
 // Lines returns the number of lines in the indexed source.
 func (ix *Index) Lines() int64 { return ix.lines }
 
-// Size returns the size in bytes of the indexed source.
-func (ix *Index) Size() int64 { return ix.size }
+// Size returns the size in bytes of the indexed text (the source's, unless
+// it is compressed).
+func (ix *Index) Size() int64 { return ix.text }
 
 // ModTime returns the modification time the source had when it was indexed.
 func (ix *Index) ModTime() time.Time { return time.Unix(0, ix.modTime) }
@@ -277,6 +288,7 @@ func (ix *Index) Tag() string {
 	h := sha256.New()
 	h.Write(ix.fingerprint[:])
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.size)))
+	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.text)))
 	h.Write(binary.LittleEndian.AppendUint64(nil, uint64(ix.modTime)))
 	h.Write(binary.LittleEndian.AppendUint32(nil, ix.content()))
 	return hex.EncodeToString(h.Sum(nil)[:8])
@@ -379,7 +391,10 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if le.Uint32(h[20:]) != sampleLen || le.Uint32(h[24:]) != sampleCount {
 		return nil, 0, 0, corrupt("unsupported fingerprint parameters")
 	}
-	if le.Uint32(h[28:]) != 0 || !allZero(h[136:140]) {
+	if h[28] != 0 {
+		return nil, 0, 0, corrupt("unknown source encoding %d", h[28])
+	}
+	if !allZero(h[29:32]) {
 		return nil, 0, 0, corrupt("reserved header bytes are not zero")
 	}
 	ix = &Index{meta: meta{
@@ -391,23 +406,28 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 			dev:        le.Uint64(h[112:]),
 			ino:        le.Uint64(h[120:]),
 		},
+		text:    int64(le.Uint64(h[136:])),
 		lines:   int64(le.Uint64(h[48:])),
 		segs:    le.Uint32(h[128:]),
 		partial: le.Uint32(h[132:]),
 	}}
+
 	copy(ix.fingerprint[:], h[64:96])
 	if !validSpacing(ix.spacing) {
 		return nil, 0, 0, corrupt("checkpoint spacing %d out of range", ix.spacing)
 	}
-	if ix.size < 0 || ix.lines < 0 || ix.lines > ix.size || (ix.lines == 0) != (ix.size == 0) {
-		return nil, 0, 0, corrupt("impossible size %d or line count %d", ix.size, ix.lines)
+	if ix.size < 0 || ix.text < 0 || ix.lines < 0 || ix.lines > ix.text || (ix.lines == 0) != (ix.text == 0) {
+		return nil, 0, 0, corrupt("impossible size %d or line count %d", ix.text, ix.lines)
 	}
-	if ix.content() != le.Uint32(h[96:]) || (ix.size%segmentLen == 0 && ix.partial != 0) {
+	if ix.text != ix.size || le.Uint64(h[144:]) != 0 || le.Uint32(h[152:]) != 0 {
+		return nil, 0, 0, corrupt("text of %d bytes and an access section of %d bytes for an uncompressed source of %d", ix.text, le.Uint64(h[144:]), ix.size)
+	}
+	if ix.content() != le.Uint32(h[96:]) || (ix.text%segmentLen == 0 && ix.partial != 0) {
 		return nil, 0, 0, corrupt("content checksum does not agree with its parts")
 	}
 	k = le.Uint64(h[56:])
 	// Each grid point has at most one checkpoint, plus the sentinel.
-	if k < 1 || k > uint64(ix.size/ix.spacing)+2 {
+	if k < 1 || k > uint64(ix.text/ix.spacing)+2 {
 		return nil, 0, 0, corrupt("impossible checkpoint count %d", k)
 	}
 	return ix, k, le.Uint32(h[100:]), nil
@@ -470,8 +490,8 @@ func (tc *tableCheck) add(t table) error {
 	i, p, last := tc.i, tc.prev, tc.k-1
 	for ; len(t) >= entryLen; t = t[entryLen:] {
 		c := checkpoint{line: int64(le.Uint64(t[:8])), off: int64(le.Uint64(t[8:16]))}
-		if i == last && (c.line != ix.lines+1 || c.off != ix.size) {
-			return corrupt("sentinel (%d, %d) does not close %d lines of %d bytes", c.line, c.off, ix.lines, ix.size)
+		if i == last && (c.line != ix.lines+1 || c.off != ix.text) {
+			return corrupt("sentinel (%d, %d) does not close %d lines of %d bytes", c.line, c.off, ix.lines, ix.text)
 		}
 		switch {
 		case i == 0:
@@ -518,6 +538,7 @@ func (ix *Index) header() (*[headerLen]byte, error) {
 	le.PutUint64(h[120:], ix.ino)
 	le.PutUint32(h[128:], ix.segs)
 	le.PutUint32(h[132:], ix.partial)
+	le.PutUint64(h[136:], uint64(ix.text))
 	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
 	return h, nil
 }

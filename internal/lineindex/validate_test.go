@@ -413,7 +413,7 @@ func TestCorruptIndexEveryByte(t *testing.T) {
 			if !errors.As(err, &ce) {
 				where := "body"
 				switch {
-				case i < headerLen && (i >= 128 && i < 140 || i >= 28 && i < 32):
+				case i < headerLen && (i >= 128 && i < 156 || i >= 28 && i < 32):
 					where = "reserved header bytes"
 				case i < headerLen:
 					where = "header"
@@ -645,6 +645,9 @@ func TestStructurallyCorruptIndex(t *testing.T) {
 		{"more lines than bytes", u64(48, uint64(size)+1), "impossible size"},
 		{"no lines in a non-empty file", u64(48, 0), "impossible size"},
 		{"negative size", u64(32, 1<<63), "impossible size"},
+		{"text longer than an uncompressed source", u64(136, uint64(size)+1), "uncompressed source"},
+		{"an access section for an uncompressed source", u64(144, 32), "uncompressed source"},
+		{"an unknown encoding", func(b []byte) []byte { b[28] = 7; return b }, "unknown source encoding"},
 		{"no checkpoints", u64(56, 0), "checkpoint count"},
 		{"more checkpoints than grid points", u64(56, uint64(size/512)+3), "checkpoint count"},
 		{"one checkpoint more than stored", u64(56, uint64(k)+1), ""}, // too many for the size, or truncated body

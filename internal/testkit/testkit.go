@@ -182,12 +182,12 @@ func HostileFiles(longLine, emptyLines int) []File {
 }
 
 // Reseal recomputes the body and header checksums of an encoded index, at
-// the places the format documents (internal/lineindex, version 3: the body
-// from byte 144, its CRC-32C at 100, the header's CRC-32C of bytes 0..139 at
-// 140), so that a change made to the index is judged on what it says, not
+// the places the format documents (internal/lineindex, version 4: the body
+// from byte 160, its CRC-32C at 100, the header's CRC-32C of bytes 0..155 at
+// 156), so that a change made to the index is judged on what it says, not
 // caught by a checksum. It returns enc.
 func Reseal(enc []byte) []byte {
-	const headerLen, headerCRC = 144, 140
+	const headerLen, headerCRC = 160, 156
 	tab := crc32.MakeTable(crc32.Castagnoli)
 	binary.LittleEndian.PutUint32(enc[100:], crc32.Checksum(enc[headerLen:], tab))
 	binary.LittleEndian.PutUint32(enc[headerCRC:], crc32.Checksum(enc[:headerCRC], tab))
