@@ -251,7 +251,7 @@ type Index struct {
 // meta is what the header says about the source and the table.
 type meta struct {
 	spacing     int64
-	stamp       // of the source as indexed
+	stamp             // of the source as indexed
 	text        int64 // length of the text: the source's size, unless it is compressed
 	lines       int64
 	fingerprint [32]byte
