@@ -37,6 +37,9 @@ type BuildOptions struct {
 	// depends on neither.
 	readers int
 	taskLen int64
+	// For tests: text bytes between access points of a compressed source
+	// (0: accessEvery).
+	accessEvery int64
 }
 
 // DefaultSettle is the default of BuildOptions.Settle. Linux writes at
@@ -82,7 +85,16 @@ func build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	ix, err := buildFrom(ctx, f, before.size, time.Unix(0, before.modTime), opts)
+	enc, err := encodingOf(f, before.size)
+	if err != nil {
+		return nil, err
+	}
+	var ix *Index
+	if enc == gzipSource {
+		ix, err = buildGzip(ctx, f, before.size, time.Unix(0, before.modTime), opts)
+	} else {
+		ix, err = buildFrom(ctx, f, before.size, time.Unix(0, before.modTime), opts)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -176,24 +188,30 @@ func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 	}
 
 	ix := &Index{meta: meta{spacing: spacing, stamp: stamp{size: size, modTime: modTime.UnixNano()}, text: size, fingerprint: fp}}
-	var cps []checkpoint
+	ix.lines, ix.cps = assemble(tasks, size)
+	ix.segs, ix.partial = segmentsChecksum(segCRCs, size)
+	return ix, nil
+}
+
+// assemble returns the number of lines and the table of a text of size
+// bytes from its tasks, in order.
+func assemble(tasks []task, size int64) (lines int64, cps table) {
+	var all []checkpoint
 	var newlines int64 // in the tasks before the current one
 	for _, t := range tasks {
 		for _, c := range t.cps {
-			if n := len(cps); n > 0 && cps[n-1].off == c.off {
+			if n := len(all); n > 0 && all[n-1].off == c.off {
 				continue // a checkpoint that a long line carried into this task
 			}
-			cps = append(cps, checkpoint{line: newlines + c.line + 1, off: c.off})
+			all = append(all, checkpoint{line: newlines + c.line + 1, off: c.off})
 		}
 		newlines += t.newlines
 	}
-	ix.lines = newlines
+	lines = newlines
 	if size > 0 && !tasks[len(tasks)-1].endsWithNewline {
-		ix.lines++
+		lines++
 	}
-	ix.cps = encodeTable(append(cps, checkpoint{line: ix.lines + 1, off: size}))
-	ix.segs, ix.partial = segmentsChecksum(segCRCs, size)
-	return ix, nil
+	return lines, encodeTable(append(all, checkpoint{line: lines + 1, off: size}))
 }
 
 // segmentsChecksum returns the checksum of the complete segments' CRC-32C

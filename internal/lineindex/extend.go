@@ -18,8 +18,9 @@ var errNotGrown = errors.New("the file did not only grow")
 // grown tells whether the file stamped now is the one ix describes, grown:
 // the same file, larger. Its times have moved with the appends, and say
 // nothing more; whether its old bytes are unchanged is checkGrown's to see.
+// A compressed source is never taken as grown: it is indexed anew.
 func (ix *Index) grown(now stamp) bool {
-	return now.known() && now.dev == ix.dev && now.ino == ix.ino && now.size > ix.size
+	return ix.encoding == plainSource && now.known() && now.dev == ix.dev && now.ino == ix.ino && now.size > ix.size
 }
 
 // checkGrown checks, as far as can be seen without reading them all, that

@@ -72,7 +72,7 @@ func (l Line) WriteTo(w io.Writer, src io.ReaderAt) (int64, error) {
 	a, b := l.inner[0], l.inner[1]
 	f, toFile := w.(rawWriter)
 	s, fromSource := src.(*Source)
-	if !toFile || !fromSource || b.off-a.off < minSend || from > a.off {
+	if !toFile || !fromSource || s.ix.encoding != plainSource || b.off-a.off < minSend || from > a.off {
 		m, err := stream(w, src, from, end, l.count, l.last)
 		return written + m, err
 	}
@@ -200,7 +200,8 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	}
 	// Scan back from the next checkpoint when the line is nearer to it, in
 	// a block of short lines that all end with a newline.
-	if b.next.off < ix.text && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {
+	// (Not in a compressed text, which reads forward far more cheaply.)
+	if ix.encoding == plainSource && b.next.off < ix.text && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {
 		return b.backward()
 	}
 	return b.forward()

@@ -399,7 +399,11 @@ func (ix *Index) marshal() ([]byte, error) {
 	if err := ix.copyBody(body); err != nil {
 		return nil, err
 	}
-	return append(h[:], body...), nil
+	enc := append(h[:], body...)
+	if ix.access != nil {
+		enc = append(enc, ix.access.encode()...)
+	}
+	return enc, nil
 }
 
 // validErr is ix.validate's error.

@@ -79,10 +79,21 @@ func readMapped(f *os.File) (*Index, error) {
 		return nil, err
 	}
 	switch size := uint64(fi.Size()) - headerLen; {
-	case size < k*entryLen:
+	case size < k*entryLen+uint64(ix.accessLen):
 		return nil, corrupt("truncated body")
-	case size > k*entryLen:
+	case size > k*entryLen+uint64(ix.accessLen):
 		return nil, corrupt("trailing bytes after the body")
+	}
+	if ix.accessLen > 0 {
+		// The access section is small; it is read into the heap, so that
+		// nothing done to the file later can change it.
+		sec := make([]byte, ix.accessLen)
+		if _, err := f.ReadAt(sec, headerLen+int64(k*entryLen)); err != nil {
+			return nil, err
+		}
+		if err := ix.decodeAccess(sec); err != nil {
+			return nil, err
+		}
 	}
 	if int64(int(fi.Size())) != fi.Size() {
 		return nil, errNotMapped // beyond a 32-bit address space
@@ -93,7 +104,7 @@ func readMapped(f *os.File) (*Index, error) {
 	}
 	ix.m = &mapping{data: data}
 	ix.m.users.Store(1)
-	ix.cps = table(data[headerLen:])
+	ix.cps = table(data[headerLen : headerLen+int64(k*entryLen)])
 	if err := ix.checkMapped(int(k), bodyCRC); err != nil {
 		ix.m.unmap()
 		return nil, err

@@ -243,8 +243,10 @@ type Index struct {
 	// m is the mapping of the index file that holds cps, and sums the
 	// CRC-32C of each sumLen-byte chunk of cps, taken when it was checked;
 	// both nil for an index in the heap.
-	m      *mapping
-	sums   []uint32
+	m    *mapping
+	sums []uint32
+	// access is where decompression can start, for a compressed source.
+	access *access
 	closed atomic.Bool
 }
 
@@ -253,11 +255,16 @@ type meta struct {
 	spacing     int64
 	stamp             // of the source as indexed
 	text        int64 // length of the text: the source's size, unless it is compressed
+	encoding    byte  // of the source: plainSource, gzipSource
 	lines       int64
 	fingerprint [32]byte
 	// segs is the CRC-32C of the CRC-32C values of the source's complete
 	// segments; partial the CRC-32C of its last, shorter segment, if any.
 	segs, partial uint32
+	// accessLen and accessCRC are the length and checksum of the access
+	// section that follows the body, as a header read says.
+	accessLen int64
+	accessCRC uint32
 }
 
 // content is the content checksum: one CRC-32C that covers every byte of
@@ -295,7 +302,13 @@ func (ix *Index) Tag() string {
 }
 
 // EncodedLen returns the size in bytes of the encoded index.
-func (ix *Index) EncodedLen() int64 { return headerLen + ix.bodyLen() }
+func (ix *Index) EncodedLen() int64 {
+	n := headerLen + ix.bodyLen()
+	if ix.access != nil {
+		n += int64(len(ix.access.encode()))
+	}
+	return n
+}
 
 // corruptError reports an index file that cannot be decoded.
 type corruptError struct {
@@ -351,16 +364,20 @@ func decode(r io.Reader) (*Index, error) {
 	if err != nil {
 		return nil, err
 	}
-	body, err := readBody(r, int64(k*entryLen))
+	body, err := readBody(r, int64(k*entryLen)+ix.accessLen)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case uint64(len(body)) < k*entryLen:
+	case uint64(len(body)) < k*entryLen+uint64(ix.accessLen):
 		return nil, corrupt("truncated body")
-	case uint64(len(body)) > k*entryLen:
+	case uint64(len(body)) > k*entryLen+uint64(ix.accessLen):
 		return nil, corrupt("trailing bytes after the body")
 	}
+	if err := ix.decodeAccess(body[k*entryLen:]); err != nil {
+		return nil, err
+	}
+	body = body[:k*entryLen]
 	if crc32.Checksum(body, castagnoli) != bodyCRC {
 		return nil, corrupt("body checksum mismatch")
 	}
@@ -391,7 +408,7 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if le.Uint32(h[20:]) != sampleLen || le.Uint32(h[24:]) != sampleCount {
 		return nil, 0, 0, corrupt("unsupported fingerprint parameters")
 	}
-	if h[28] != 0 {
+	if h[28] > gzipSource {
 		return nil, 0, 0, corrupt("unknown source encoding %d", h[28])
 	}
 	if !allZero(h[29:32]) {
@@ -406,10 +423,13 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 			dev:        le.Uint64(h[112:]),
 			ino:        le.Uint64(h[120:]),
 		},
-		text:    int64(le.Uint64(h[136:])),
-		lines:   int64(le.Uint64(h[48:])),
-		segs:    le.Uint32(h[128:]),
-		partial: le.Uint32(h[132:]),
+		text:      int64(le.Uint64(h[136:])),
+		encoding:  h[28],
+		lines:     int64(le.Uint64(h[48:])),
+		segs:      le.Uint32(h[128:]),
+		partial:   le.Uint32(h[132:]),
+		accessLen: int64(le.Uint64(h[144:])),
+		accessCRC: le.Uint32(h[152:]),
 	}}
 
 	copy(ix.fingerprint[:], h[64:96])
@@ -419,8 +439,11 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if ix.size < 0 || ix.text < 0 || ix.lines < 0 || ix.lines > ix.text || (ix.lines == 0) != (ix.text == 0) {
 		return nil, 0, 0, corrupt("impossible size %d or line count %d", ix.text, ix.lines)
 	}
-	if ix.text != ix.size || le.Uint64(h[144:]) != 0 || le.Uint32(h[152:]) != 0 {
-		return nil, 0, 0, corrupt("text of %d bytes and an access section of %d bytes for an uncompressed source of %d", ix.text, le.Uint64(h[144:]), ix.size)
+	switch {
+	case ix.encoding == plainSource && (ix.text != ix.size || ix.accessLen != 0 || ix.accessCRC != 0):
+		return nil, 0, 0, corrupt("text of %d bytes and an access section of %d bytes for an uncompressed source of %d", ix.text, ix.accessLen, ix.size)
+	case ix.encoding != plainSource && (ix.accessLen < accessHeadLen+accessEntryLen || ix.accessLen > 1<<40):
+		return nil, 0, 0, corrupt("access section of %d bytes", ix.accessLen)
 	}
 	if ix.content() != le.Uint32(h[96:]) || (ix.text%segmentLen == 0 && ix.partial != 0) {
 		return nil, 0, 0, corrupt("content checksum does not agree with its parts")
@@ -539,6 +562,29 @@ func (ix *Index) header() (*[headerLen]byte, error) {
 	le.PutUint32(h[128:], ix.segs)
 	le.PutUint32(h[132:], ix.partial)
 	le.PutUint64(h[136:], uint64(ix.text))
+	h[28] = ix.encoding
+	if ix.access != nil {
+		sec := ix.access.encode()
+		le.PutUint64(h[144:], uint64(len(sec)))
+		le.PutUint32(h[152:], crc32.Checksum(sec, castagnoli))
+	}
 	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
 	return h, nil
+}
+
+// decodeAccess checks the access section b that the header announced, and
+// keeps it.
+func (ix *Index) decodeAccess(b []byte) error {
+	if ix.encoding == plainSource {
+		return nil
+	}
+	if crc32.Checksum(b, castagnoli) != ix.accessCRC {
+		return corrupt("access section checksum mismatch")
+	}
+	a, err := decodeAccess(b, ix.size, ix.text)
+	if err != nil {
+		return err
+	}
+	ix.access = a
+	return nil
 }

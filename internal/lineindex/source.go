@@ -29,10 +29,11 @@ import (
 // was not written to: then its fingerprint is checked, once per stamp, and
 // reads go on if it matches.
 type Source struct {
-	f  *os.File
-	fd int // f's descriptor, valid while f is open
-	ix *Index
-	st stamp
+	f    *os.File
+	fd   int         // f's descriptor, valid while f is open
+	text io.ReaderAt // the text: f itself, or a view of its decompression
+	ix   *Index
+	st   stamp
 	// Unwritten, if set, tells whether the file is known not to have
 	// been written to since it had the stamp of the index: no write, no
 	// truncation, which a rewrite that put the times back would be. It
@@ -49,7 +50,11 @@ type Source struct {
 // caller keeps f open while the Source is in use: the Source keeps f's
 // descriptor number, which another file could take once f is closed.
 func (ix *Index) Source(f *os.File) *Source {
-	return &Source{f: f, fd: int(f.Fd()), ix: ix, st: ix.stamp}
+	s := &Source{f: f, fd: int(f.Fd()), text: f, ix: ix, st: ix.stamp}
+	if ix.access != nil {
+		s.text = &gzipText{src: f, size: ix.size, text: ix.text, a: ix.access}
+	}
+	return s
 }
 
 // ReadAt reads from the file, as io.ReaderAt says, but fails with
@@ -57,7 +62,7 @@ func (ix *Index) Source(f *os.File) *Source {
 // read is done (growing is not changing, for the bytes indexed). A read
 // that fails returns its own error.
 func (s *Source) ReadAt(p []byte, off int64) (int, error) {
-	n, err := s.f.ReadAt(p, off)
+	n, err := s.text.ReadAt(p, off)
 	if err != nil && err != io.EOF {
 		return n, err
 	}

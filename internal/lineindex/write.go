@@ -78,6 +78,11 @@ func (ix *Index) writeFile(path string, src fs.FileInfo) (err error) {
 	}); err != nil {
 		return err
 	}
+	if ix.access != nil {
+		if _, err = tmp.Write(ix.access.encode()); err != nil {
+			return err
+		}
+	}
 	if err = tmp.Chmod(0o644); err != nil {
 		return err
 	}
