@@ -1,6 +1,8 @@
 package lined_test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"flag"
 	"fmt"
@@ -52,10 +54,33 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":  exitcode,
+			"gz":        gz,
 			"httpget":   httpget,
 			"waitready": waitready,
 		},
 	})
+}
+
+// gz [-members N] [-cut N] IN OUT writes the gzip of IN to OUT, in N
+// members (as cat a.gz b.gz makes), or cut short by N bytes.
+func gz(ts *testscript.TestScript, neg bool, args []string) {
+	fs := flag.NewFlagSet("gz", flag.ContinueOnError)
+	members := fs.Int("members", 1, "members")
+	cut := fs.Int("cut", 0, "bytes to cut from the end")
+	if neg || fs.Parse(args) != nil || fs.NArg() != 2 || *members < 1 {
+		ts.Fatalf("usage: gz [-members N] [-cut N] IN OUT")
+	}
+	data, err := os.ReadFile(ts.MkAbs(fs.Arg(0)))
+	ts.Check(err)
+	var out bytes.Buffer
+	per := (len(data) + *members - 1) / *members
+	for i := range *members {
+		zw := gzip.NewWriter(&out)
+		_, err := zw.Write(data[min(i*per, len(data)):min((i+1)*per, len(data))])
+		ts.Check(err)
+		ts.Check(zw.Close())
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(fs.Arg(1)), out.Bytes()[:out.Len()-*cut], 0o644))
 }
 
 // exitcode CODE PROG ARGS... runs PROG like exec and checks its exit status.
