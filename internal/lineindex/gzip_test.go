@@ -2,14 +2,21 @@ package lineindex
 
 import (
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"sync"
 	"testing"
 
+	"github.com/lined/lined/internal/inflate"
 	"github.com/lined/lined/internal/testkit"
 )
 
@@ -107,7 +114,11 @@ func checkGzipIndex(t *testing.T, name string, gz, text []byte, every int64) {
 func TestGzipSources(t *testing.T) {
 	t.Parallel()
 	text := numberedLines(40_000, 21) // about 2.6 MiB
-	hostile := append(append(bytes.Clone(printableLines(4, 300_000, 5000)), "crlf\r\n\n\n"...), bytes.Repeat([]byte{'x'}, 3<<20)...)
+	long := 3 << 20
+	if testing.Short() { // the race detector's run
+		text, long = text[:400_000], 100_000
+	}
+	hostile := append(append(bytes.Clone(printableLines(4, 300_000, 5000)), "crlf\r\n\n\n"...), bytes.Repeat([]byte{'x'}, long)...)
 	for _, c := range []struct {
 		name          string
 		text          []byte
@@ -119,11 +130,14 @@ func TestGzipSources(t *testing.T) {
 		{"level 9, every block a point", text, 9, 0, 1},
 		{"stored", text[:300_000], 0, 0, 64 << 10},
 		{"members of 100 KB", text, 6, 100_000, 200 << 10},
-		{"hostile: no final newline, a 3 MiB line", hostile, 6, 0, 256 << 10},
+		{"hostile: no final newline, a long line", hostile, 6, 0, 256 << 10},
 		{"one line", []byte("only\n"), 6, 0, 0},
 		{"no newline", []byte("only"), 6, 0, 0},
 		{"empty", nil, 6, 0, 0},
 	} {
+		if testing.Short() && c.level != 6 {
+			continue
+		}
 		checkGzipIndex(t, c.name, gzipped(t, c.text, c.level, c.member), c.text, c.every)
 	}
 }
@@ -132,6 +146,9 @@ func TestGzipSources(t *testing.T) {
 func TestGzipTools(t *testing.T) {
 	t.Parallel()
 	text := numberedLines(30_000, 22)
+	if testing.Short() {
+		text = text[:200_000]
+	}
 	for _, argv := range [][]string{{"gzip", "-6"}, {"pigz", "-6", "-b", "128"}, {"bgzip", "-c"}} {
 		if _, err := exec.LookPath(argv[0]); err != nil {
 			t.Logf("%s: not installed", argv[0])
@@ -172,4 +189,114 @@ func TestGzipRefused(t *testing.T) {
 			t.Logf("%s: %v", name, err)
 		}
 	}
+}
+
+// TestGzipAccessLayout reads the access section of an encoded index as the
+// format documents it, byte by byte, and checks each point against the
+// text: its window is the 32 KiB before it, and decompression from it gives
+// the rest of the text.
+func TestGzipAccessLayout(t *testing.T) {
+	t.Parallel()
+	text := numberedLines(shortOr(4000, 20_000), 24)
+	gz := gzipped(t, text, 6, 0)
+	path := testkit.WriteFile(t, t.TempDir(), "src.gz", gz)
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle, accessEvery: int64(len(text) / 10)})
+	enc := encode(t, ix)
+	le := binary.LittleEndian
+	k := le.Uint64(enc[56:])
+	secLen := le.Uint64(enc[144:])
+	sec := enc[160+16*k:]
+	switch {
+	case enc[28] != 1:
+		t.Fatalf("encoding byte %d, want 1 (gzip)", enc[28])
+	case le.Uint64(enc[136:]) != uint64(len(text)) || le.Uint64(enc[32:]) != uint64(len(gz)):
+		t.Fatalf("text length %d, size %d; want %d, %d", le.Uint64(enc[136:]), le.Uint64(enc[32:]), len(text), len(gz))
+	case uint64(len(sec)) != secLen || le.Uint32(enc[152:]) != crc32.Checksum(sec, castagnoli):
+		t.Fatalf("access section of %d bytes (header: %d) or its checksum wrong", len(sec), secLen)
+	case le.Uint32(sec[4:]) != 0:
+		t.Fatalf("reserved bytes 4..7 of the access section are set")
+	}
+	p := int(le.Uint32(sec))
+	if p < 4 {
+		t.Fatalf("%d access points for %d bytes every tenth of it", p, len(text))
+	}
+	windows := sec[8+48*p:]
+	f := openFile(t, path)
+	for i := range p {
+		e := sec[8+48*i:]
+		in, out, end := int64(le.Uint64(e)), int64(le.Uint64(e[8:])), int64(le.Uint64(e[16:]))
+		winOff, winLen, winCRC, member := le.Uint64(e[24:]), le.Uint32(e[32:]), le.Uint32(e[36:]), e[40]
+		if !bytes.Equal(e[41:48], make([]byte, 7)) {
+			t.Fatalf("point %d: reserved bytes set", i)
+		}
+		if i == 0 && (in != 0 || out != 0 || member != 1 || winLen != 0) {
+			t.Fatalf("point 0 = (%d, %d, member %d, window %d), want the start", in, out, member, winLen)
+		}
+		var window []byte
+		if winLen > 0 {
+			w := windows[winOff : winOff+uint64(winLen)]
+			if crc32.Checksum(w, castagnoli) != winCRC {
+				t.Fatalf("point %d: window checksum", i)
+			}
+			var err error
+			if window, err = io.ReadAll(flate.NewReader(bytes.NewReader(w))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if want := text[max(0, out-32768):out]; member == 0 && !bytes.Equal(window, want) {
+			t.Fatalf("point %d at %d: window of %d bytes, not the %d before it", i, out, len(window), len(want))
+		}
+		r := inflate.NewReader(f, int64(len(gz)), inflate.Point{In: in, Out: out, End: end, Window: window, Member: member == 1})
+		rest, err := io.ReadAll(r)
+		if err != nil || !bytes.Equal(rest, text[out:]) {
+			t.Fatalf("point %d: decompression from it: %v, %d bytes, want the %d after it", i, err, len(rest), len(text)-int(out))
+		}
+	}
+}
+
+// TestGzipConcurrentReads reads random lines and ranges of a gzip source
+// from several goroutines through one Source, as lined does.
+func TestGzipConcurrentReads(t *testing.T) {
+	t.Parallel()
+	text := numberedLines(shortOr(5000, 30_000), 25)
+	ref := naiveLines(text)
+	path := testkit.WriteFile(t, t.TempDir(), "src.gz", gzipped(t, text, 6, 0))
+	ix := buildFile(t, path, BuildOptions{Settle: noSettle, accessEvery: 64 << 10})
+	src := ix.Source(openFile(t, path))
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 9))
+			buf := make([]byte, 4096)
+			for range shortOr(20, 200) {
+				first := 1 + r.Int64N(int64(len(ref)))
+				last := min(first+r.Int64N(50), int64(len(ref)))
+				l, err := ix.FindRange(src, first, last, buf)
+				var got bytes.Buffer
+				if err == nil {
+					_, err = l.WriteTo(&got, src)
+				}
+				if want := bytes.Join(ref[first-1:last], nil); err != nil || !bytes.Equal(got.Bytes(), want) {
+					errs <- fmt.Errorf("lines %d-%d: %v, %d bytes, want %d", first, last, err, got.Len(), len(want))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}
+
+// shortOr returns short with -short (the race detector's run), else full.
+func shortOr(short, full int) int {
+	if testing.Short() {
+		return short
+	}
+	return full
 }

@@ -38,7 +38,8 @@
 //	    16    4 checkpoint spacing in bytes (a power of two, 512 .. 1 MiB)
 //	    20    4 fingerprint sample length in bytes
 //	    24    4 fingerprint sample count
-//	    28    1 encoding of the source: 0 none (the text is the source)
+//	    28    1 encoding of the source: 0 none (the text is the source),
+//	            1 gzip (one member or several)
 //	    29    3 reserved, zero
 //	    32    8 source size in bytes
 //	    40    8 source modification time, nanoseconds since the Unix epoch
@@ -64,10 +65,32 @@
 //	 160+16*K   access section
 //
 // The file is exactly 160+16*K bytes long, plus the access section. Reserved
-// bytes are written as
-// zero, and a reader refuses an index whose reserved bytes are not: a
-// later format that uses them has another version number. The content
-// checksum is the segments checksum continued with the last segment's
+// bytes are written as zero, and a reader refuses an index whose reserved
+// bytes are not: a later format that uses them has another version number.
+//
+// The access section of a gzip source holds its access points, places
+// where decompression can start (see package inflate): the start of the
+// file, then the first deflate block boundary, or member start, after
+// about every 4 MiB of text. A point inside a member needs the 32 KiB of
+// text before it (its window), stored compressed with deflate.
+//
+//	offset size field
+//	     0    4 number of access points P (at least 1: the start)
+//	     4    4 reserved, zero
+//	     8 48*P the points, in order, each:
+//	            0  8 bit offset in the source of its deflate block header,
+//	                 or 8 times the byte offset of its member's header
+//	            8  8 text offset of its first byte
+//	           16  8 byte offset in the source where the deflate stream of
+//	                 its member ends (its trailer begins)
+//	           24  8 offset of its compressed window, from the windows' start
+//	           32  4 length of its compressed window; 0 for none
+//	           36  4 CRC-32C of its compressed window
+//	           40  1 1 if it is the start of a member (no window), else 0
+//	           41  7 reserved, zero
+//	  8+48*P      windows, one after another
+//
+// The content checksum is the segments checksum continued with the last segment's
 // CRC-32C (4 bytes) when there is a shorter last segment, and equal to it
 // otherwise; a reader refuses an index where it is not. The two parts are
 // kept so that an index can be extended when its source grows, without
