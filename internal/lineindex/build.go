@@ -163,15 +163,21 @@ func settled(ctx context.Context, f *os.File, opts BuildOptions) (stamp, error) 
 	}
 }
 
+// spacing returns the checkpoint spacing the options ask for.
+func (opts BuildOptions) spacing() (int64, error) {
+	spacing := cmp.Or(opts.Spacing, defaultSpacing)
+	if !validSpacing(spacing) {
+		return 0, fmt.Errorf("lineindex: checkpoint spacing %d is not a power of two from %d to %d", spacing, minSpacing, maxSpacing)
+	}
+	return spacing, nil
+}
+
 // buildFrom indexes the first size bytes of src, recording modTime as the
 // source's modification time.
 func buildFrom(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
-	spacing := opts.Spacing
-	if spacing == 0 {
-		spacing = defaultSpacing
-	}
-	if !validSpacing(spacing) {
-		return nil, fmt.Errorf("lineindex: checkpoint spacing %d is not a power of two from %d to %d", spacing, minSpacing, maxSpacing)
+	spacing, err := opts.spacing()
+	if err != nil {
+		return nil, err
 	}
 	if size < 0 {
 		return nil, fmt.Errorf("lineindex: negative size %d", size)

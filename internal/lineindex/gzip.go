@@ -210,9 +210,9 @@ func (b *textBuilder) finish() (int64, []task) {
 // buildGzip indexes the gzip file src (size bytes): its text, decompressed
 // once, and access points about every accessEvery bytes of it.
 func buildGzip(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
-	spacing := cmp.Or(opts.Spacing, defaultSpacing)
-	if !validSpacing(spacing) {
-		return nil, fmt.Errorf("lineindex: checkpoint spacing %d is not a power of two from %d to %d", spacing, minSpacing, maxSpacing)
+	spacing, err := opts.spacing()
+	if err != nil {
+		return nil, err
 	}
 	fp, err := fingerprint(src, size)
 	if err != nil {
