@@ -38,6 +38,9 @@ type Line struct {
 	// last is set if the file's last line is among them: its newline is
 	// optional.
 	last bool
+	// around, for a line from Find, are the checkpoints its look-up read
+	// from: the last at or before it and the next.
+	around [2]checkpoint
 	// inner, in a run of lines from FindRange, are its first and last
 	// checkpoints after its first line, if there are two: the index
 	// knows how many lines lie between them.
@@ -167,14 +170,7 @@ func (ix *Index) FindRange(src io.ReaderAt, first, last int64, buf []byte) (Line
 		return Line{}, ErrMismatch
 	}
 	run := Line{Number: first, Offset: a.Offset, Length: b.Offset + b.Length - a.Offset, count: last - first + 1, last: b.last}
-	_, after, err := ix.around(first, buf)
-	if err != nil {
-		return Line{}, err
-	}
-	before, _, err := ix.around(last, buf)
-	if err != nil {
-		return Line{}, err
-	}
+	after, before := a.around[1], b.around[0]
 	if a.Offset < after.off && after.off < before.off && before.off <= b.Offset {
 		run.inner = [2]checkpoint{after, before}
 	}
@@ -201,10 +197,14 @@ func (ix *Index) Find(src io.ReaderAt, n int64, buf []byte) (Line, error) {
 	// Scan back from the next checkpoint when the line is nearer to it, in
 	// a block of short lines that all end with a newline.
 	// (Not in a compressed text, which reads forward far more cheaply.)
+	var line Line
 	if ix.encoding == plainSource && b.next.off < ix.text && b.next.off-b.cp.off <= ix.spacing+int64(len(buf)) && b.next.line-n < n-b.cp.line {
-		return b.backward()
+		line, err = b.backward()
+	} else {
+		line, err = b.forward()
 	}
-	return b.forward()
+	line.around = [2]checkpoint{b.cp, b.next}
+	return line, err
 }
 
 // block is one look-up: line n lies between checkpoints cp and next.
