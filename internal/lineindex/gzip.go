@@ -58,7 +58,8 @@ type accessPoint struct {
 // access is the access section of the index of a compressed source.
 type access struct {
 	points  []accessPoint
-	windows []byte // compressed windows, one after another
+	windows []byte // compressed windows, one after another: the end of enc
+	enc     []byte // the section as the format encodes it
 }
 
 const (
@@ -66,8 +67,9 @@ const (
 	accessEntryLen = 48
 )
 
-// encode returns the access section as the format describes it.
-func (a *access) encode() []byte {
+// encode encodes the access section as the format describes it, into
+// a.enc, where a.windows then lies.
+func (a *access) encode() {
 	le := binary.LittleEndian
 	b := make([]byte, accessHeadLen, accessHeadLen+accessEntryLen*len(a.points)+len(a.windows))
 	le.PutUint32(b, uint32(len(a.points)))
@@ -84,7 +86,8 @@ func (a *access) encode() []byte {
 		}
 		b = append(b, e[:]...)
 	}
-	return append(b, a.windows...)
+	a.enc = append(b, a.windows...)
+	a.windows = a.enc[len(b):]
 }
 
 // decodeAccess checks and decodes an access section for a source of size
@@ -98,7 +101,7 @@ func decodeAccess(b []byte, size, text int64) (*access, error) {
 	if n == 0 || n > uint64(len(b)-accessHeadLen)/accessEntryLen {
 		return nil, corrupt("access section: %d points do not fit", n)
 	}
-	a := &access{points: make([]accessPoint, n)}
+	a := &access{points: make([]accessPoint, n), enc: b}
 	a.windows = b[accessHeadLen+accessEntryLen*n:]
 	for i := range a.points {
 		e := b[accessHeadLen+accessEntryLen*i:]
@@ -265,6 +268,7 @@ func buildGzip(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 	ix := &Index{meta: meta{spacing: spacing, stamp: stamp{size: size, modTime: modTime.UnixNano()}, text: text, fingerprint: fp, encoding: gzipSource}}
 	ix.lines, ix.cps = assemble(tasks, text)
 	ix.segs, ix.partial = segmentsChecksum(tb.segCRCs, text)
+	a.encode()
 	ix.access = a
 	return ix, nil
 }

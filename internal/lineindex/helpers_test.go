@@ -401,7 +401,7 @@ func (ix *Index) marshal() ([]byte, error) {
 	}
 	enc := append(h[:], body...)
 	if ix.access != nil {
-		enc = append(enc, ix.access.encode()...)
+		enc = append(enc, ix.access.enc...)
 	}
 	return enc, nil
 }

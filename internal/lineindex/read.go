@@ -328,7 +328,7 @@ func (ix *Index) Tag() string {
 func (ix *Index) EncodedLen() int64 {
 	n := headerLen + ix.bodyLen()
 	if ix.access != nil {
-		n += int64(len(ix.access.encode()))
+		n += int64(len(ix.access.enc))
 	}
 	return n
 }
@@ -587,9 +587,8 @@ func (ix *Index) header() (*[headerLen]byte, error) {
 	le.PutUint64(h[136:], uint64(ix.text))
 	h[28] = ix.encoding
 	if ix.access != nil {
-		sec := ix.access.encode()
-		le.PutUint64(h[144:], uint64(len(sec)))
-		le.PutUint32(h[152:], crc32.Checksum(sec, castagnoli))
+		le.PutUint64(h[144:], uint64(len(ix.access.enc)))
+		le.PutUint32(h[152:], crc32.Checksum(ix.access.enc, castagnoli))
 	}
 	le.PutUint32(h[headerCRCFrom:], crc32.Checksum(h[:headerCRCFrom], castagnoli))
 	return h, nil

@@ -79,7 +79,7 @@ func (ix *Index) writeFile(path string, src fs.FileInfo) (err error) {
 		return err
 	}
 	if ix.access != nil {
-		if _, err = tmp.Write(ix.access.encode()); err != nil {
+		if _, err = tmp.Write(ix.access.enc); err != nil {
 			return err
 		}
 	}
