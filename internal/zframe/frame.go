@@ -318,8 +318,12 @@ func (w *walker) reset(in *input, start int64, h frameHeader, hdr []byte) {
 func (w *walker) Read(p []byte) (int, error) {
 	n := 0
 	for n < len(p) && w.err == nil {
-		if w.left == 0 && !w.advance() {
-			break
+		if w.left == 0 {
+			// Parts may be empty: raw blocks of no bytes.
+			if !w.advance() {
+				break
+			}
+			continue
 		}
 		if w.p == partHeader {
 			c := copy(p[n:], w.hdr[w.h.size-w.left:w.h.size])

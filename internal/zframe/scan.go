@@ -41,7 +41,7 @@ func Scan(r io.Reader, maxWindow int, out func([]byte) error, frame func(Frame) 
 	s := scanner{maxWindow: mw, dec: newDecoder(mw)}
 	defer s.dec.Close()
 	s.w.out = out
-	s.in.buf = make([]byte, 1<<18)
+	s.in.buf = make([]byte, 1<<16)
 	s.in.resetReader(r)
 	err := s.run(frame)
 	return s.w.n, err
@@ -120,8 +120,11 @@ func frameErr(w *walker, err, own error) error {
 		return own
 	}
 	msg := fmt.Sprintf("corrupt frame (the frame at offset %d)", w.start)
-	if errors.Is(err, zstd.ErrCRCMismatch) {
+	switch {
+	case errors.Is(err, zstd.ErrCRCMismatch):
 		msg = fmt.Sprintf("content checksum mismatch (the frame at offset %d)", w.start)
+	case errors.Is(err, zstd.ErrFrameSizeMismatch), errors.Is(err, zstd.ErrFrameSizeExceeded):
+		msg = fmt.Sprintf("content does not have the %d bytes the header of the frame at offset %d declares", w.h.fcs, w.start)
 	}
 	return &posError{off: w.in.pos, msg: msg, err: err}
 }
