@@ -334,7 +334,7 @@ func bomb(n int, window byte) []byte {
 
 func TestBomb(t *testing.T) {
 	n := shortOr(64<<20, 256<<20)
-	z := bomb(n, 13<<3)             // an 8 MiB window
+	z := bomb(n, 13<<3)                     // an 8 MiB window
 	zz := encodeStream(make([]byte, 4<<20)) // compressed blocks of matches
 	for range 3 {
 		zz = append(zz, zz...)
