@@ -120,18 +120,34 @@ func BenchmarkReaderMiB(b *testing.B) {
 			}
 			src := bytes.NewReader(z)
 			buf := make([]byte, 1<<20)
-			b.SetBytes(1 << 20)
-			b.ReportAllocs()
-			r := NewReader(src, int64(len(z)), frames[0], testWindow)
-			defer r.Close()
-			i := 0
-			for b.Loop() {
-				r.Reset(src, int64(len(z)), frames[len(frames)/4+i%max(len(frames)/2, 1)])
-				i++
-				if _, err := io.ReadFull(r, buf); err != nil {
-					b.Fatal(err)
+			b.Run("reset", func(b *testing.B) {
+				b.SetBytes(1 << 20)
+				b.ReportAllocs()
+				r := NewReader(src, int64(len(z)), frames[0], testWindow)
+				defer r.Close()
+				i := 0
+				for b.Loop() {
+					r.Reset(src, int64(len(z)), frames[len(frames)/4+i%max(len(frames)/2, 1)])
+					i++
+					if _, err := io.ReadFull(r, buf); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
+			})
+			// A new Reader each time: the cost of a cold start.
+			b.Run("new", func(b *testing.B) {
+				b.SetBytes(1 << 20)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					r := NewReader(src, int64(len(z)), frames[len(frames)/4+i%max(len(frames)/2, 1)], testWindow)
+					i++
+					if _, err := io.ReadFull(r, buf); err != nil {
+						b.Fatal(err)
+					}
+					r.Close()
+				}
+			})
 		})
 	}
 }

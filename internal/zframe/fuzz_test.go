@@ -79,8 +79,8 @@ func FuzzZReader(f *testing.F) {
 	f.Add(bytes.Repeat([]byte{0}, 3000), uint16(1500), uint8(3))
 	f.Add(randomBytes(4, 2000), uint16(300), uint8(6))
 	f.Fuzz(func(t *testing.T, data []byte, chunk uint16, flags uint8) {
-		if len(data) > 64<<10 {
-			data = data[:64<<10]
+		if len(data) > 16<<10 {
+			data = data[:16<<10]
 		}
 		fuzzReader(t, data, int(chunk), flags)
 	})
@@ -90,18 +90,32 @@ func fuzzReader(t *testing.T, data []byte, chunk int, flags uint8) {
 	if chunk == 0 {
 		chunk = len(data) + 1
 	}
-	opts := []zstd.EOption{zstd.WithEncoderCRC(flags&1 != 0), zstd.WithZeroFrames(true)}
+	// At most 64 frames: each is read to the end of the file.
+	chunk = max(chunk, len(data)/64)
+	// A small window: the data is small, and a large one costs the
+	// encoder time to clear.
+	opts := []zstd.EOption{zstd.WithEncoderCRC(flags&1 != 0), zstd.WithZeroFrames(true), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1 << 15)}
 	if flags&4 != 0 {
-		opts = append(opts, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
+		opts = append(opts, zstd.WithEncoderLevel(zstd.SpeedFastest))
 	}
+	e, err := zstd.NewWriter(nil, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
 	var z []byte
 	for i := 0; ; i++ {
 		c := data[:min(chunk, len(data))]
 		data = data[len(c):]
 		if flags&2 != 0 {
-			z = append(z, encodeStream(c, opts...)...)
+			// The streaming encoder writes no content size.
+			var buf bytes.Buffer
+			e.Reset(&buf)
+			e.Write(c)
+			e.Close()
+			z = append(z, buf.Bytes()...)
 		} else {
-			z = append(z, encode(c, opts...)...)
+			z = e.EncodeAll(c, z)
 		}
 		if i%3 == 1 && flags&8 != 0 {
 			z = append(z, skippable(byte(i), c[:min(len(c), 10)])...)

@@ -30,7 +30,8 @@ type Frame struct {
 // size when it declares one. Anything that is not a frame where a frame
 // should start is an error, trailing garbage too. An empty file is an
 // error; truncated input wraps io.ErrUnexpectedEOF. Errors give the byte
-// offset where the problem was found.
+// offset where the problem was found. out may have been given bytes of a
+// frame that turns out to be bad: the checksum comes after them.
 //
 // maxWindow bounds the memory a frame can make Scan use: about maxWindow
 // bytes of history plus a few block buffers (128 KiB each), whatever the

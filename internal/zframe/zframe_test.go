@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/exec"
 	"runtime"
 	"strings"
 	"testing"
@@ -68,11 +69,17 @@ func corpus() []struct {
 }
 
 func TestCorpus(t *testing.T) {
+	_, noCLI := exec.LookPath("zstd")
 	for _, c := range corpus() {
 		t.Run(c.name, func(t *testing.T) {
 			want, err := kpDecode(c.z)
 			if err != nil {
 				t.Fatalf("klauspost: %v", err)
+			}
+			if noCLI == nil {
+				if got := zstdCLI(t, c.z, "zstd", "-dc"); !bytes.Equal(got, want) {
+					t.Fatalf("zstd -dc gives %d bytes, klauspost %d", len(got), len(want))
+				}
 			}
 			checkFile(t, c.name, c.z, want, 50)
 		})
