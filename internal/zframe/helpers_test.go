@@ -73,10 +73,16 @@ func encodeStream(data []byte, opts ...zstd.EOption) []byte {
 
 // chunked encodes data in frames of chunk bytes each.
 func chunked(data []byte, chunk int, opts ...zstd.EOption) []byte {
+	opts = append([]zstd.EOption{zstd.WithEncoderConcurrency(1)}, opts...)
+	e, err := zstd.NewWriter(nil, opts...)
+	if err != nil {
+		panic(err)
+	}
+	defer e.Close()
 	var z []byte
 	for len(data) > 0 {
 		n := min(chunk, len(data))
-		z = append(z, encode(data[:n], opts...)...)
+		z = e.EncodeAll(data[:n], z)
 		data = data[n:]
 	}
 	return z

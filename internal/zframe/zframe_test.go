@@ -19,10 +19,10 @@ func corpus() []struct {
 	name string
 	z    []byte
 } {
-	text := textLines(1, shortOr(20000, 60000)) // about 1 or 3.5 MiB
+	text := textLines(1, shortOr(3000, 60000)) // about 180 KiB or 3.5 MiB
 	rnd := randomBytes(3, 300000)
 	runs := bytes.Repeat([]byte{'x'}, 500000)
-	mixed := append(append(append([]byte{}, text[:200000]...), rnd[:100000]...), runs[:300000]...)
+	mixed := append(append(append([]byte{}, text[:150000]...), rnd[:100000]...), runs[:300000]...)
 	var cs []struct {
 		name string
 		z    []byte
@@ -43,17 +43,17 @@ func corpus() []struct {
 	add("text one frame no checksum", encode(text, zstd.WithEncoderCRC(false)))
 	add("text stream (no content size)", encodeStream(text))
 	add("text stream no checksum", encodeStream(text, zstd.WithEncoderCRC(false)))
-	add("text single segment", encode(text[:1<<20], zstd.WithSingleSegment(true)))
+	add("text single segment", encode(text[:min(len(text), 1<<20)], zstd.WithSingleSegment(true)))
 	add("text many frames", chunked(text, 50000))
 	add("text many small frames", chunked(text[:100000], 777))
-	add("text frames best", chunked(text[:300000], 100000, zstd.WithEncoderLevel(zstd.SpeedBestCompression)))
+	add("text frames best", chunked(text[:150000], 50000, zstd.WithEncoderLevel(zstd.SpeedBestCompression)))
 	add("text small window", encodeStream(text, zstd.WithWindowSize(1<<10)))
 	add("random (raw blocks)", encode(rnd))
 	add("random stream", encodeStream(rnd))
 	add("runs (RLE blocks)", encode(runs))
 	add("runs stream", encodeStream(runs))
 	add("mixed", chunked(mixed, 250000))
-	add("no entropy", encode(text[:500000], zstd.WithNoEntropyCompression(true)))
+	add("no entropy", encode(text[:150000], zstd.WithNoEntropyCompression(true)))
 	sk := func(n byte, p string) []byte { return skippable(n, []byte(p)) }
 	add("skippable start", append(sk(0, "start"), encode(text[:1000])...))
 	add("skippable end", append(encode(text[:1000]), sk(15, "")...))
@@ -76,7 +76,7 @@ func TestCorpus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("klauspost: %v", err)
 			}
-			if noCLI == nil {
+			if noCLI == nil && !testing.Short() {
 				if got := zstdCLI(t, c.z, "zstd", "-dc"); !bytes.Equal(got, want) {
 					t.Fatalf("zstd -dc gives %d bytes, klauspost %d", len(got), len(want))
 				}
@@ -126,7 +126,7 @@ func seekable(data []byte, frame int) []byte {
 }
 
 func TestSeekable(t *testing.T) {
-	text := textLines(6, 20000)
+	text := textLines(6, shortOr(5000, 20000))
 	z := seekable(text, 64<<10)
 	frames := checkFile(t, "seekable", z, text, 100)
 	if want := (len(text) + 64<<10 - 1) / (64 << 10); len(frames) != want {
@@ -240,8 +240,8 @@ func TestErrors(t *testing.T) {
 }
 
 func TestTruncated(t *testing.T) {
-	text := textLines(8, 400)
-	parts := [][]byte{skippable(0, []byte("abc")), encode(text[:15000]), encode(nil, zstd.WithZeroFrames(true)), encodeStream(text[15000:]), encode(text[:100], zstd.WithEncoderCRC(false))}
+	text := textLines(8, shortOr(250, 400))
+	parts := [][]byte{skippable(0, []byte("abc")), encode(text[:len(text)/2]), encode(nil, zstd.WithZeroFrames(true)), encodeStream(text[len(text)/2:]), encode(text[:100], zstd.WithEncoderCRC(false))}
 	z := bytes.Join(parts, nil)
 	// Cutting between frames leaves a good file.
 	ends := map[int]bool{}
@@ -292,7 +292,7 @@ func TestFlippedBits(t *testing.T) {
 	// Some bits of compressed data are don't-cares too (the checksum then
 	// holds): they are counted.
 	same := 0
-	for i := range len(z) * 8 {
+	for i := 0; i < len(z)*8; i += shortOr(7, 1) {
 		zz := bytes.Clone(z)
 		zz[i/8] ^= 1 << (i % 8)
 		s := scanBytes(zz, testWindow)
@@ -306,7 +306,7 @@ func TestFlippedBits(t *testing.T) {
 			same++
 		}
 	}
-	t.Logf("%d of %d bits of compressed data can flip without changing the output", same, len(z)*8)
+	t.Logf("%d of %d bits tried of compressed data can flip without changing the output", same, len(z)*8/shortOr(7, 1))
 }
 
 // TestFlippedBitsNoChecksum: without checksums Scan may accept a change,
@@ -314,7 +314,7 @@ func TestFlippedBits(t *testing.T) {
 func TestFlippedBitsNoChecksum(t *testing.T) {
 	text := textLines(11, 120)
 	z := encode(text, zstd.WithEncoderCRC(false))
-	for i := range len(z) * 8 {
+	for i := 0; i < len(z)*8; i += shortOr(7, 1) {
 		zz := bytes.Clone(z)
 		zz[i/8] ^= 1 << (i % 8)
 		s := scanBytes(zz, testWindow)
@@ -340,17 +340,17 @@ func bomb(n int, window byte) []byte {
 }
 
 func TestBomb(t *testing.T) {
-	n := shortOr(64<<20, 256<<20)
+	n := shortOr(16<<20, 256<<20)
 	z := bomb(n, 13<<3)                     // an 8 MiB window
 	zz := encodeStream(make([]byte, 4<<20)) // compressed blocks of matches
-	for range 3 {
+	for range shortOr(1, 3) {
 		zz = append(zz, zz...)
 	}
 	for _, c := range []struct {
 		name string
 		z    []byte
 		n    int
-	}{{"rle", z, n}, {"matches", zz, 32 << 20}} {
+	}{{"rle", z, n}, {"matches", zz, 4 << 20 << shortOr(1, 3)}} {
 		var before, after runtime.MemStats
 		runtime.GC()
 		runtime.ReadMemStats(&before)
@@ -427,7 +427,7 @@ func TestReaderReset(t *testing.T) {
 	for range 2 * len(frames) {
 		read()
 	}
-	if a := testing.AllocsPerRun(100, read); a != 0 {
+	if a := testing.AllocsPerRun(100, read); a != 0 && !raceEnabled {
 		t.Errorf("%v allocations per Reset and read", a)
 	}
 	r.Close()
