@@ -40,7 +40,7 @@
 // said. Its window limit is set to maxWindow, but the walker refuses a
 // larger window first, with a message that names the sizes. So memory is
 // bounded by maxWindow, a few 128 KiB block buffers and a 64 KiB input
-// buffer, whatever the input: a bomb of GiBs of zeros in a few KiB streams
+// buffer (reads of whole blocks bypass it), whatever the input: a bomb of GiBs of zeros in a few KiB streams
 // through that.
 //
 // Scan's output goes to its callback straight from the decoder's history

@@ -45,7 +45,7 @@ func (r *Reader) Reset(src io.ReaderAt, size int64, f Frame) {
 		r.dec = newDecoder(r.maxWindow)
 	}
 	if r.in.buf == nil {
-		r.in.buf = make([]byte, 1<<17)
+		r.in.buf = make([]byte, 1<<16)
 	}
 	r.f, r.first, r.inFrame, r.n, r.err = f, true, false, 0, nil
 	r.in.resetAt(src, f.In, size)

@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -441,5 +442,65 @@ func TestReaderReset(t *testing.T) {
 	r.Close()
 	if n := runtime.NumGoroutine(); n > g {
 		t.Errorf("%d goroutines, %d before", n, g)
+	}
+}
+
+// failAt fails reads at and after byte n.
+type failAt struct {
+	z   []byte
+	n   int64
+	err error
+}
+
+func (f failAt) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.n {
+		n := max(0, int(f.n-off))
+		copy(p, f.z[off:off+int64(n)])
+		return n, f.err
+	}
+	return copy(p, f.z[off:]), nil
+}
+
+// TestSources: odd readers give the same output, and read errors come
+// through.
+func TestSources(t *testing.T) {
+	text := textLines(14, 3000)
+	z := bytes.Join([][]byte{skippable(2, []byte("hi")), chunked(text, 30000), encodeStream(text[:5000])}, nil)
+	want, err := kpDecode(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]io.Reader{
+		"one byte": iotest.OneByteReader(bytes.NewReader(z)),
+		"half":     iotest.HalfReader(bytes.NewReader(z)),
+		"data+EOF": iotest.DataErrReader(bytes.NewReader(z)),
+	} {
+		var got []byte
+		if _, err := Scan(r, testWindow, func(p []byte) error { got = append(got, p...); return nil }, nil); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	boom := errors.New("boom")
+	for _, n := range []int{0, 5, 100, len(z) / 2, len(z) - 1} {
+		r := io.MultiReader(bytes.NewReader(z[:n]), iotest.ErrReader(boom))
+		if _, err := Scan(r, testWindow, nil, nil); !errors.Is(err, boom) {
+			t.Fatalf("error after %d bytes: %v", n, err)
+		}
+		rd := NewReader(failAt{z, int64(n), boom}, int64(len(z)), Frame{In: 10, Len: 30000}, testWindow)
+		if _, err := io.ReadAll(rd); !errors.Is(err, boom) {
+			t.Fatalf("ReaderAt error after %d bytes: %v", n, err)
+		}
+	}
+	// Errors from the callbacks stop Scan and come back as they are.
+	if _, err := Scan(bytes.NewReader(z), testWindow, func([]byte) error { return boom }, nil); err != boom {
+		t.Fatalf("out: %v", err)
+	}
+	if _, err := Scan(bytes.NewReader(z), testWindow, nil, func(Frame) error { return boom }); err != boom {
+		t.Fatalf("frame: %v", err)
+	}
+	// A file shorter than its stated size is truncated.
+	rd := NewReader(bytes.NewReader(z[:len(z)-3]), int64(len(z)), Frame{In: 10, Len: 30000}, testWindow)
+	if _, err := io.ReadAll(rd); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("short ReaderAt: %v", err)
 	}
 }
