@@ -3,6 +3,7 @@ module github.com/lined/lined
 go 1.26.8
 
 require (
+	github.com/klauspost/compress v1.20.4
 	github.com/prometheus/client_golang v1.25.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v2 v2.27.7

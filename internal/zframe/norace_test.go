@@ -1,0 +1,5 @@
+//go:build !race
+
+package zframe
+
+const raceEnabled = false
