@@ -60,7 +60,7 @@ func BenchmarkScan(b *testing.B) {
 			frames := 0
 			for b.Loop() {
 				frames = 0
-				n, err := Scan(bytes.NewReader(z), testWindow, func([]byte) error { return nil }, func(Frame) error {
+				n, err := Scan(bytes.NewReader(z), testWindow, 0, func([]byte) error { return nil }, func(Frame) error {
 					frames++
 					return nil
 				})
@@ -112,7 +112,7 @@ func BenchmarkReaderMiB(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			z := benchInput(b, name)
 			var frames []Frame
-			if _, err := Scan(bytes.NewReader(z), testWindow, nil, func(f Frame) error {
+			if _, err := Scan(bytes.NewReader(z), testWindow, 0, nil, func(f Frame) error {
 				frames = append(frames, f)
 				return nil
 			}); err != nil {

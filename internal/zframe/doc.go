@@ -40,11 +40,20 @@
 // said. Its window limit is set to maxWindow, but the walker refuses a
 // larger window first, with a message that names the sizes. So memory is
 // bounded by maxWindow, a few 128 KiB block buffers and a 64 KiB input
-// buffer (reads of whole blocks bypass it), whatever the input: a bomb of GiBs of zeros in a few KiB streams
-// through that.
+// buffer (reads of whole blocks bypass it), whatever the input: a bomb of
+// GiBs of zeros in a few KiB streams through that. The ring is allocated
+// at the size the frame declares, when its first block comes: a frame
+// costs its window even when its content is smaller.
+//
+// Time is another matter: a frame of GiBs of zeros decodes at GiB/s, and a
+// reader that needs its last byte must decode the rest. Scan's maxFrame
+// bounds the content of a frame, and so the work of entering the file at
+// any frame: a frame that declares more is refused from its header, one
+// that does not once its output passes the limit.
 //
 // Scan's output goes to its callback straight from the decoder's history
 // ring (klauspost's WriteTo), without a copy. A Reader does the same walk
 // from a frame start over an io.ReaderAt, and checks the same things; it
-// reuses its decoder across Reset.
+// reuses its decoder across Reset, and passes over skippable frames
+// without reading them.
 package zframe

@@ -38,6 +38,21 @@ func (e *posError) Error() string {
 
 func (e *posError) Unwrap() error { return e.err }
 
+// FrameTooLargeError reports a frame with more content than Scan's
+// maxFrame allows.
+type FrameTooLargeError struct {
+	In    int64 // byte offset of the frame in the file
+	Size  int64 // its content size as its header declares it; -1 if it declares none
+	Limit int64 // maxFrame
+}
+
+func (e *FrameTooLargeError) Error() string {
+	if e.Size < 0 {
+		return fmt.Sprintf("zframe: offset %d: the frame has more than %d bytes of content, the limit", e.In, e.Limit)
+	}
+	return fmt.Sprintf("zframe: offset %d: the frame has %d bytes of content, more than the limit of %d", e.In, e.Size, e.Limit)
+}
+
 func truncated(off int64) error {
 	return &posError{off: off, msg: "truncated input", err: io.ErrUnexpectedEOF}
 }
@@ -78,7 +93,11 @@ type frameHeader struct {
 // parseHeader parses the frame header at the start of b (the magic number
 // is known to be there); b may hold more than the header, or less if the
 // file ends early.
-func parseHeader(b []byte, off int64, maxWindow uint64) (frameHeader, error) {
+//
+// A frame that declares more content than maxFrame (if > 0) is refused
+// with a *FrameTooLargeError, before its window is checked: a single
+// segment's window is its content.
+func parseHeader(b []byte, off int64, maxWindow uint64, maxFrame int64) (frameHeader, error) {
 	var h frameHeader
 	if len(b) < 5 {
 		return h, truncated(off + int64(len(b)))
@@ -132,6 +151,9 @@ func parseHeader(b []byte, off int64, maxWindow uint64) (frameHeader, error) {
 		h.fcs = uint64(binary.LittleEndian.Uint32(b[p:]))
 	case 8:
 		h.fcs = binary.LittleEndian.Uint64(b[p:])
+	}
+	if h.hasFCS && maxFrame > 0 && h.fcs > uint64(maxFrame) {
+		return h, &FrameTooLargeError{In: off, Size: int64(min(h.fcs, 1<<63-1)), Limit: maxFrame}
 	}
 	if single {
 		// The whole content is the window.
@@ -258,9 +280,20 @@ func (in *input) read(p []byte) int {
 	return n
 }
 
-// skip consumes n bytes; it says whether the file had them.
+// skip consumes n bytes; it says whether the file had them. From an
+// io.ReaderAt, what is not buffered is passed over without reading it.
 func (in *input) skip(n int64) bool {
 	for n > 0 {
+		if in.r == in.w && in.ra != nil && in.err == nil {
+			k := min(n, in.end-in.next)
+			in.next += k
+			in.pos += k
+			if k < n {
+				in.eof = true
+				return false
+			}
+			return true
+		}
 		if in.r == in.w && !in.fill() {
 			return false
 		}
@@ -422,7 +455,7 @@ func magicPrefix(b []byte) bool {
 // nextFrame is called at a frame boundary: it skips skippable frames and
 // parses the header of the data frame after them, which it consumes from
 // in. At the end of the file it returns io.EOF.
-func nextFrame(in *input, maxWindow uint64) (h frameHeader, hdr []byte, start int64, err error) {
+func nextFrame(in *input, maxWindow uint64, maxFrame int64) (h frameHeader, hdr []byte, start int64, err error) {
 	for {
 		start = in.pos
 		b := in.peek(8)
@@ -439,7 +472,7 @@ func nextFrame(in *input, maxWindow uint64) (h frameHeader, hdr []byte, start in
 		switch {
 		case m == magicFrame:
 			hdr = in.peek(maxHeader)
-			h, err = parseHeader(hdr, start, maxWindow)
+			h, err = parseHeader(hdr, start, maxWindow, maxFrame)
 			if err != nil {
 				if in.err != nil {
 					return h, nil, start, in.readErr()

@@ -36,7 +36,7 @@ func FuzzZScan(f *testing.F) {
 	f.Add(bomb(1<<20, 3<<3))
 	f.Fuzz(func(t *testing.T, z []byte) {
 		var out []byte
-		n, err := Scan(bytes.NewReader(z), fuzzWindow, func(p []byte) error {
+		n, err := Scan(bytes.NewReader(z), fuzzWindow, 0, func(p []byte) error {
 			if len(out)+len(p) > fuzzMaxOut {
 				return errTooMuch
 			}

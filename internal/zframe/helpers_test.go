@@ -24,7 +24,7 @@ type scanned struct {
 
 func scanBytes(z []byte, maxWindow int) scanned {
 	var s scanned
-	s.n, s.err = Scan(bytes.NewReader(z), maxWindow,
+	s.n, s.err = Scan(bytes.NewReader(z), maxWindow, 0,
 		func(p []byte) error {
 			s.out = append(s.out, p...)
 			return nil

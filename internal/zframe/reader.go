@@ -77,7 +77,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 }
 
 func (r *Reader) startFrame() error {
-	h, hdr, start, err := nextFrame(&r.in, r.maxWindow)
+	h, hdr, start, err := nextFrame(&r.in, r.maxWindow, 0)
 	if r.first && start != r.f.In {
 		// Skippable frames do not decode to anything: f cannot be one.
 		return &posError{off: r.f.In, msg: "no data frame at the frame's offset"}

@@ -35,11 +35,17 @@ type Frame struct {
 //
 // maxWindow bounds the memory a frame can make Scan use: about maxWindow
 // bytes of history plus a few block buffers (128 KiB each), whatever the
-// input. A limit under 1 KiB counts as 1 KiB, the smallest window. Scan
-// returns the number of decompressed bytes.
-func Scan(r io.Reader, maxWindow int, out func([]byte) error, frame func(Frame) error) (int64, error) {
+// input. A limit under 1 KiB counts as 1 KiB, the smallest window.
+//
+// maxFrame, if > 0, bounds the content of each frame: a frame whose header
+// declares more is refused before any of it is decoded, and a frame that
+// declares no size is refused once its output passes the limit, without
+// giving out the bytes past it. The error is a *FrameTooLargeError. This
+// bounds the time a frame can make a reader of its middle spend, whatever
+// its compression ratio. Scan returns the number of decompressed bytes.
+func Scan(r io.Reader, maxWindow int, maxFrame int64, out func([]byte) error, frame func(Frame) error) (int64, error) {
 	mw := clampWindow(maxWindow)
-	s := scanner{maxWindow: mw, dec: newDecoder(mw)}
+	s := scanner{maxWindow: mw, maxFrame: maxFrame, dec: newDecoder(mw)}
 	defer s.dec.Close()
 	s.w.out = out
 	s.in.buf = make([]byte, 1<<16)
@@ -50,6 +56,7 @@ func Scan(r io.Reader, maxWindow int, out func([]byte) error, frame func(Frame) 
 
 type scanner struct {
 	maxWindow uint64
+	maxFrame  int64
 	dec       *zstd.Decoder
 	in        input
 	walk      walker
@@ -59,12 +66,19 @@ type scanner struct {
 // outWriter takes the decoder's output (klauspost's WriteTo hands over its
 // history buffer, saving a copy) and counts it.
 type outWriter struct {
-	out func([]byte) error
-	n   int64
-	err error // from out
+	out   func([]byte) error
+	n     int64
+	err   error // from out, or the frame's content over the limit
+	frame int64 // where the current frame's output starts
+	max   int64 // the limit on a frame's content, if > 0
+	in    int64 // the offset of the current frame
 }
 
 func (w *outWriter) Write(p []byte) (int, error) {
+	if w.max > 0 && w.n+int64(len(p))-w.frame > w.max {
+		w.err = &FrameTooLargeError{In: w.in, Size: -1, Limit: w.max}
+		return 0, w.err
+	}
 	if w.out != nil {
 		if err := w.out(p); err != nil {
 			w.err = err
@@ -77,7 +91,7 @@ func (w *outWriter) Write(p []byte) (int, error) {
 
 func (s *scanner) run(frame func(Frame) error) error {
 	for {
-		h, hdr, start, err := nextFrame(&s.in, s.maxWindow)
+		h, hdr, start, err := nextFrame(&s.in, s.maxWindow, s.maxFrame)
 		if err == io.EOF {
 			if start == 0 {
 				return &posError{off: 0, msg: "empty file, not zstd", err: io.ErrUnexpectedEOF}
@@ -92,6 +106,7 @@ func (s *scanner) run(frame func(Frame) error) error {
 			return &posError{off: start, msg: "decoder reset", err: err}
 		}
 		out0 := s.w.n
+		s.w.frame, s.w.in, s.w.max = out0, start, s.maxFrame
 		_, err = s.dec.WriteTo(&s.w)
 		if err := frameErr(&s.walk, err, s.w.err); err != nil {
 			return err

@@ -356,7 +356,7 @@ func TestBomb(t *testing.T) {
 		runtime.GC()
 		runtime.ReadMemStats(&before)
 		var total int64
-		got, err := Scan(bytes.NewReader(c.z), testWindow, func(p []byte) error {
+		got, err := Scan(bytes.NewReader(c.z), testWindow, 0, func(p []byte) error {
 			for _, b := range p {
 				if b != 0 {
 					return errors.New("not zero")
@@ -476,14 +476,14 @@ func TestSources(t *testing.T) {
 		"data+EOF": iotest.DataErrReader(bytes.NewReader(z)),
 	} {
 		var got []byte
-		if _, err := Scan(r, testWindow, func(p []byte) error { got = append(got, p...); return nil }, nil); err != nil || !bytes.Equal(got, want) {
+		if _, err := Scan(r, testWindow, 0, func(p []byte) error { got = append(got, p...); return nil }, nil); err != nil || !bytes.Equal(got, want) {
 			t.Fatalf("%s: %v", name, err)
 		}
 	}
 	boom := errors.New("boom")
 	for _, n := range []int{0, 5, 100, len(z) / 2, len(z) - 1} {
 		r := io.MultiReader(bytes.NewReader(z[:n]), iotest.ErrReader(boom))
-		if _, err := Scan(r, testWindow, nil, nil); !errors.Is(err, boom) {
+		if _, err := Scan(r, testWindow, 0, nil, nil); !errors.Is(err, boom) {
 			t.Fatalf("error after %d bytes: %v", n, err)
 		}
 		rd := NewReader(failAt{z, int64(n), boom}, int64(len(z)), Frame{In: 10, Len: 30000}, testWindow)
@@ -492,10 +492,10 @@ func TestSources(t *testing.T) {
 		}
 	}
 	// Errors from the callbacks stop Scan and come back as they are.
-	if _, err := Scan(bytes.NewReader(z), testWindow, func([]byte) error { return boom }, nil); err != boom {
+	if _, err := Scan(bytes.NewReader(z), testWindow, 0, func([]byte) error { return boom }, nil); err != boom {
 		t.Fatalf("out: %v", err)
 	}
-	if _, err := Scan(bytes.NewReader(z), testWindow, nil, func(Frame) error { return boom }); err != boom {
+	if _, err := Scan(bytes.NewReader(z), testWindow, 0, nil, func(Frame) error { return boom }); err != boom {
 		t.Fatalf("frame: %v", err)
 	}
 	// A file shorter than its stated size is truncated.
@@ -503,4 +503,85 @@ func TestSources(t *testing.T) {
 	if _, err := io.ReadAll(rd); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("short ReaderAt: %v", err)
 	}
+}
+
+// TestMaxFrame: a frame with more content than maxFrame is refused, before
+// decoding when its header declares its size, as soon as its output passes
+// the limit when it does not; frames within the limit pass, however many.
+func TestMaxFrame(t *testing.T) {
+	text := textLines(15, 3000)
+	const limit = 50000
+	cases := []struct {
+		name string
+		z    []byte
+		size int64 // in the error; 0: no error
+	}{
+		{"declared", encode(text), int64(len(text))},
+		{"declared, single segment", encode(text[:60000], zstd.WithSingleSegment(true)), 60000},
+		{"stream", encodeStream(text), -1},
+		{"stream after good frames", append(chunked(text[:100000], limit), encodeStream(text)...), -1},
+		{"bomb", bomb(1<<30, 13<<3), -1},
+		{"frames at the limit", chunked(text, limit), 0},
+		{"stream at the limit", bytes.Join([][]byte{encodeStream(text[:limit]), skippable(0, nil), encodeStream(text[:limit])}, nil), 0},
+	}
+	for _, c := range cases {
+		var got int64
+		var most int64
+		_, err := Scan(bytes.NewReader(c.z), testWindow, limit, func(p []byte) error {
+			got += int64(len(p))
+			return nil
+		}, func(f Frame) error {
+			most = max(most, f.Len)
+			return nil
+		})
+		var tl *FrameTooLargeError
+		switch {
+		case c.size == 0 && (err != nil || most > limit):
+			t.Errorf("%s: %v, largest frame %d", c.name, err, most)
+		case c.size == 0:
+		case !errors.As(err, &tl) || tl.Size != c.size || tl.Limit != limit:
+			t.Errorf("%s: %v, want a frame of %d over %d", c.name, err, c.size, limit)
+		case c.size > 0 && got > 0:
+			t.Errorf("%s: %d bytes decoded before a frame declared too large", c.name, got)
+		case c.size < 0 && got > 100000+limit:
+			t.Errorf("%s: %d bytes given out", c.name, got)
+		default:
+			t.Logf("%s: %v", c.name, err)
+		}
+	}
+}
+
+// TestReaderSkips: a Reader passes over skippable frames without reading
+// them, and still sees one that runs past the end of the file.
+func TestReaderSkips(t *testing.T) {
+	text := textLines(16, 2000)
+	a, b := encode(text[:30000]), encode(text[30000:])
+	pad := skippable(5, bytes.Repeat([]byte{'p'}, 1<<20))
+	z := bytes.Join([][]byte{a, pad, b}, nil)
+	frames := checkFile(t, "skips", z, text, 10)
+	counted := &countingReaderAt{r: bytes.NewReader(z)}
+	r := NewReader(counted, int64(len(z)), frames[0], testWindow)
+	defer r.Close()
+	if got, err := io.ReadAll(r); err != nil || !bytes.Equal(got, text) {
+		t.Fatalf("through the skippable frame: %v", err)
+	}
+	if counted.n > int64(len(a)+len(b))+2<<16 {
+		t.Errorf("read %d bytes of a %d-byte file, %d of it skippable", counted.n, len(z), len(pad))
+	}
+	cut := z[:len(a)+len(pad)/2]
+	r.Reset(bytes.NewReader(cut), int64(len(cut)), frames[0])
+	if _, err := io.ReadAll(r); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("a skippable frame cut short: %v", err)
+	}
+}
+
+type countingReaderAt struct {
+	r io.ReaderAt
+	n int64
+}
+
+func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	n, err := c.r.ReadAt(p, off)
+	c.n += int64(n)
+	return n, err
 }
