@@ -53,6 +53,22 @@ func (e *FrameTooLargeError) Error() string {
 	return fmt.Sprintf("zframe: offset %d: the frame has %d bytes of content, more than the limit of %d", e.In, e.Size, e.Limit)
 }
 
+// WindowTooLargeError reports a frame whose window is larger than the
+// maxWindow of Scan or NewReader.
+type WindowTooLargeError struct {
+	In     int64  // byte offset of the frame in the file
+	Window uint64 // its window size
+	Limit  uint64 // maxWindow, as clamped
+	Single bool   // a single-segment frame: its window is its content size
+}
+
+func (e *WindowTooLargeError) Error() string {
+	if e.Single {
+		return fmt.Sprintf("zframe: offset %d: single-segment frame of %d bytes: its window (the content size) exceeds the window limit of %d bytes", e.In+4, e.Window, e.Limit)
+	}
+	return fmt.Sprintf("zframe: offset %d: window size %d exceeds the window limit of %d bytes", e.In+5, e.Window, e.Limit)
+}
+
 func truncated(off int64) error {
 	return &posError{off: off, msg: "truncated input", err: io.ErrUnexpectedEOF}
 }
@@ -159,10 +175,10 @@ func parseHeader(b []byte, off int64, maxWindow uint64, maxFrame int64) (frameHe
 		// The whole content is the window.
 		h.window = h.fcs
 		if h.window > maxWindow {
-			return h, &posError{off: off + 4, msg: fmt.Sprintf("single-segment frame of %d bytes: its window (the content size) exceeds the window limit of %d bytes", h.fcs, maxWindow)}
+			return h, &WindowTooLargeError{In: off, Window: h.window, Limit: maxWindow, Single: true}
 		}
 	} else if h.window > maxWindow {
-		return h, &posError{off: off + 5, msg: fmt.Sprintf("window size %d exceeds the window limit of %d bytes", h.window, maxWindow)}
+		return h, &WindowTooLargeError{In: off, Window: h.window, Limit: maxWindow}
 	}
 	if h.hasFCS && h.fcs > 1<<62 {
 		return h, &posError{off: off + int64(p), msg: fmt.Sprintf("frame content size %d is too large", h.fcs)}

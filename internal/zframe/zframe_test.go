@@ -551,6 +551,21 @@ func TestMaxFrame(t *testing.T) {
 	}
 }
 
+// TestWindowTooLarge: a window over the limit is a *WindowTooLargeError,
+// from Scan and from a Reader.
+func TestWindowTooLarge(t *testing.T) {
+	z := bomb(1<<20, 14<<3) // a 16 MiB window
+	_, err := Scan(bytes.NewReader(z), testWindow, 0, nil, nil)
+	var wl *WindowTooLargeError
+	if !errors.As(err, &wl) || wl.Window != 16<<20 || wl.Limit != testWindow || wl.In != 0 {
+		t.Fatalf("Scan: %v", err)
+	}
+	_, err = io.ReadAll(NewReader(bytes.NewReader(z), int64(len(z)), Frame{Len: 1 << 20}, testWindow))
+	if !errors.As(err, &wl) {
+		t.Fatalf("Reader: %v", err)
+	}
+}
+
 // TestReaderSkips: a Reader passes over skippable frames without reading
 // them, and still sees one that runs past the end of the file.
 func TestReaderSkips(t *testing.T) {
