@@ -125,7 +125,7 @@ func indexFile(ctx context.Context, name string, opts lineindex.LoadOptions, che
 		return "", fmt.Errorf("%s: cannot write the index: %s", name, OneLine(l.SaveErr))
 	}
 	summary := fmt.Sprintf("%s: indexed %s in %.2fs (%s/s)", name, describeIndex(l.Index, l.Path),
-		l.Took.Seconds(), sizeString(int64(float64(l.Index.Size())/max(l.Took.Seconds(), 1e-9))))
+		l.Took.Seconds(), lineindex.SizeString(int64(float64(l.Index.Size())/max(l.Took.Seconds(), 1e-9))))
 	if l.Extended {
 		summary = fmt.Sprintf("%s: extended by %d lines in %.3fs: %s", name, l.Index.Lines()-l.ExtendedFrom, l.Took.Seconds(), describeIndex(l.Index, l.Path))
 	}
@@ -150,19 +150,5 @@ func describeIndex(ix *lineindex.Index, path string) string {
 		share = 100 * float64(ix.EncodedLen()) / float64(ix.Size())
 	}
 	return fmt.Sprintf("%d lines, %s, index %s (%.3f%%) at %s",
-		ix.Lines(), sizeString(ix.Size()), sizeString(ix.EncodedLen()), share, path)
-}
-
-// sizeString formats a byte count with binary units.
-func sizeString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+		ix.Lines(), lineindex.SizeString(ix.Size()), lineindex.SizeString(ix.EncodedLen()), share, path)
 }

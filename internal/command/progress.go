@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/lined/lined/internal/lineindex"
 	"golang.org/x/term"
 )
 
@@ -71,7 +72,7 @@ func (p *progress) update(done, total int64) {
 	}
 	fmt.Fprintf(p.w, "\r%s %3.0f%% [%s%s] %s of %s, %s/s%s\x1b[K", p.label, 100*share,
 		strings.Repeat("=", full), strings.Repeat(" ", progressWidth-full),
-		sizeString(done), sizeString(total), sizeString(int64(rate)), left)
+		lineindex.SizeString(done), lineindex.SizeString(total), lineindex.SizeString(int64(rate)), left)
 }
 
 // finish erases the bar, if one was drawn.

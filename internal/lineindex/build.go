@@ -38,8 +38,9 @@ type BuildOptions struct {
 	readers int
 	taskLen int64
 	// For tests: text bytes between access points of a compressed source
-	// (0: accessEvery).
+	// (0: accessEvery), and the largest zstd frame (0: maxZstdFrame).
 	accessEvery int64
+	maxFrame    int64
 }
 
 // DefaultSettle is the default of BuildOptions.Settle. Linux writes at
@@ -90,8 +91,8 @@ func build(ctx context.Context, f *os.File, opts BuildOptions) (*Index, error) {
 		return nil, err
 	}
 	var ix *Index
-	if enc == gzipSource {
-		ix, err = buildGzip(ctx, f, before.size, time.Unix(0, before.modTime), opts)
+	if enc != plainSource {
+		ix, err = buildCompressed(ctx, f, before.size, time.Unix(0, before.modTime), enc, opts)
 	} else {
 		ix, err = buildFrom(ctx, f, before.size, time.Unix(0, before.modTime), opts)
 	}

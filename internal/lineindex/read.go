@@ -39,7 +39,8 @@
 //	    20    4 fingerprint sample length in bytes
 //	    24    4 fingerprint sample count
 //	    28    1 encoding of the source: 0 none (the text is the source),
-//	            1 gzip (one member or several)
+//	            1 gzip (one member or several), 2 zstd (one frame or
+//	            several)
 //	    29    3 reserved, zero
 //	    32    8 source size in bytes
 //	    40    8 source modification time, nanoseconds since the Unix epoch
@@ -68,11 +69,12 @@
 // bytes are written as zero, and a reader refuses an index whose reserved
 // bytes are not: a later format that uses them has another version number.
 //
-// The access section of a gzip source holds its access points, places
-// where decompression can start (see package inflate): the start of the
-// file, then the first deflate block boundary, or member start, after
-// about every 4 MiB of text. A point inside a member needs the 32 KiB of
-// text before it (its window), stored compressed with deflate.
+// The access section of a compressed source holds its access points,
+// places where decompression can start. For gzip (see package inflate)
+// they are the start of the file, then the first deflate block boundary,
+// or member start, after about every 4 MiB of text. A point inside a
+// member needs the 32 KiB of text before it (its window), stored
+// compressed with deflate.
 //
 //	offset size field
 //	     0    4 number of access points P (at least 1: the start)
@@ -89,6 +91,26 @@
 //	           40  1 1 if it is the start of a member (no window), else 0
 //	           41  7 reserved, zero
 //	  8+48*P      windows, one after another
+//
+// For zstd (see package zframe) the points are frame starts, which need no
+// window: the first data frame of the file (after any skippable frames),
+// then the first frame that starts 4 MiB of text or more after the point
+// before. The section has the same layout, without windows; each point:
+//
+//	            0  8 8 times the byte offset in the source of its frame's
+//	                 magic number
+//	            8  8 text offset of its first byte (0 for the first point)
+//	           16  8 the text length of its frame (the reader checks that
+//	                 the frame decodes to as much)
+//	           24 16 zero (no window)
+//	           40  1 1
+//	           41  7 reserved, zero
+//
+// A zstd source is indexed only if every frame's text is at most 64 MiB
+// (maxZstdFrame), which bounds what reading one line decompresses, and
+// every frame's window at most 8 MiB (maxZstdWindow), which bounds a
+// reader's memory; any other file is refused, with a message that says
+// how to recompress it.
 //
 // The content checksum is the segments checksum continued with the last segment's
 // CRC-32C (4 bytes) when there is a shorter last segment, and equal to it
@@ -278,7 +300,7 @@ type meta struct {
 	spacing     int64
 	stamp             // of the source as indexed
 	text        int64 // length of the text: the source's size, unless it is compressed
-	encoding    byte  // of the source: plainSource, gzipSource
+	encoding    byte  // of the source: plainSource, gzipSource, zstdSource
 	lines       int64
 	fingerprint [32]byte
 	// segs is the CRC-32C of the CRC-32C values of the source's complete
@@ -431,7 +453,7 @@ func decodeHeader(h *[headerLen]byte) (ix *Index, k uint64, bodyCRC uint32, err 
 	if le.Uint32(h[20:]) != sampleLen || le.Uint32(h[24:]) != sampleCount {
 		return nil, 0, 0, corrupt("unsupported fingerprint parameters")
 	}
-	if h[28] > gzipSource {
+	if h[28] > zstdSource {
 		return nil, 0, 0, corrupt("unknown source encoding %d", h[28])
 	}
 	if !allZero(h[29:32]) {
@@ -603,7 +625,7 @@ func (ix *Index) decodeAccess(b []byte) error {
 	if crc32.Checksum(b, castagnoli) != ix.accessCRC {
 		return corrupt("access section checksum mismatch")
 	}
-	a, err := decodeAccess(b, ix.size, ix.text)
+	a, err := decodeAccess(b, ix.encoding, ix.size, ix.text)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,7 @@ type Source struct {
 func (ix *Index) Source(f *os.File) *Source {
 	s := &Source{f: f, fd: int(f.Fd()), text: f, ix: ix, st: ix.stamp}
 	if ix.access != nil {
-		s.text = &gzipText{src: f, size: ix.size, text: ix.text, a: ix.access}
+		s.text = newCompressedText(f, ix)
 	}
 	return s
 }
