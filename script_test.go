@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/lined/lined/internal/command/tools"
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -55,6 +56,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exitcode":  exitcode,
 			"gz":        gz,
+			"zst":       zst,
 			"httpget":   httpget,
 			"waitready": waitready,
 		},
@@ -64,21 +66,52 @@ func TestScripts(t *testing.T) {
 // gz [-members N] [-cut N] IN OUT writes the gzip of IN to OUT, in N
 // members (as cat a.gz b.gz makes), or cut short by N bytes.
 func gz(ts *testscript.TestScript, neg bool, args []string) {
-	fs := flag.NewFlagSet("gz", flag.ContinueOnError)
-	members := fs.Int("members", 1, "members")
+	compress(ts, neg, args, "gz", func(out *bytes.Buffer, part []byte, _ int) {
+		zw := gzip.NewWriter(out)
+		_, err := zw.Write(part)
+		ts.Check(err)
+		ts.Check(zw.Close())
+	})
+}
+
+// zst [-frames N] [-cut N] [-repeat N] IN OUT writes the zstd of IN to
+// OUT, with klauspost's encoder: in N frames, each after a skippable
+// frame when there are several (as pzstd writes them), or cut short by N
+// bytes. With -repeat, the text is IN N times, in one frame that does not
+// declare its size.
+func zst(ts *testscript.TestScript, neg bool, args []string) {
+	compress(ts, neg, args, "zst", func(out *bytes.Buffer, part []byte, parts int) {
+		if parts > 1 {
+			out.Write([]byte{0x50, 0x2a, 0x4d, 0x18, 4, 0, 0, 0, 0, 0, 0, 0})
+		}
+		zw, err := zstd.NewWriter(out, zstd.WithEncoderConcurrency(1))
+		ts.Check(err)
+		_, err = zw.Write(part)
+		ts.Check(err)
+		ts.Check(zw.Close())
+	})
+}
+
+// compress is gz and zst: it has write compress each part of IN.
+func compress(ts *testscript.TestScript, neg bool, args []string, name string, write func(out *bytes.Buffer, part []byte, parts int)) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	partsFlag := map[string]string{"gz": "members", "zst": "frames"}[name]
+	parts := fs.Int(partsFlag, 1, "parts")
 	cut := fs.Int("cut", 0, "bytes to cut from the end")
-	if neg || fs.Parse(args) != nil || fs.NArg() != 2 || *members < 1 {
-		ts.Fatalf("usage: gz [-members N] [-cut N] IN OUT")
+	repeat := 1
+	if name == "zst" {
+		fs.IntVar(&repeat, "repeat", 1, "times IN is repeated, in one frame")
+	}
+	if neg || fs.Parse(args) != nil || fs.NArg() != 2 || *parts < 1 || repeat < 1 || repeat > 1 && *parts > 1 {
+		ts.Fatalf("usage: %s [-%s N] [-cut N] IN OUT", name, partsFlag)
 	}
 	data, err := os.ReadFile(ts.MkAbs(fs.Arg(0)))
 	ts.Check(err)
+	data = bytes.Repeat(data, repeat)
 	var out bytes.Buffer
-	per := (len(data) + *members - 1) / *members
-	for i := range *members {
-		zw := gzip.NewWriter(&out)
-		_, err := zw.Write(data[min(i*per, len(data)):min((i+1)*per, len(data))])
-		ts.Check(err)
-		ts.Check(zw.Close())
+	per := (len(data) + *parts - 1) / *parts
+	for i := range *parts {
+		write(&out, data[min(i*per, len(data)):min((i+1)*per, len(data))], *parts)
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(fs.Arg(1)), out.Bytes()[:out.Len()-*cut], 0o644))
 }

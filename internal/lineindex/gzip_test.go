@@ -7,13 +7,10 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 
 	"github.com/lined/lined/internal/inflate"
@@ -43,74 +40,6 @@ func gzipped(t testing.TB, data []byte, level, member int) []byte {
 	return out.Bytes()
 }
 
-// checkGzipIndex builds the index of gz, the gzip of text, and checks that
-// it is the index of text, and that lines and ranges read through its
-// Source are text's, from every access point.
-func checkGzipIndex(t *testing.T, name string, gz, text []byte, every int64) {
-	t.Helper()
-	path := testkit.WriteFile(t, t.TempDir(), "src.gz", gz)
-	opts := BuildOptions{Settle: noSettle, Spacing: 512, accessEvery: every}
-	ix := buildFile(t, path, opts)
-	plain := buildBytes(t, text, BuildOptions{Settle: noSettle, Spacing: 512})
-	switch {
-	case ix.encoding != gzipSource || ix.access == nil:
-		t.Fatalf("%s: encoding %d, access %v: not read as gzip", name, ix.encoding, ix.access != nil)
-	case ix.text != int64(len(text)) || ix.size != int64(len(gz)):
-		t.Fatalf("%s: text %d bytes of a %d-byte source, want %d of %d", name, ix.text, ix.size, len(text), len(gz))
-	case ix.lines != plain.lines || !bytes.Equal(ix.cps, plain.cps) || ix.content() != plain.content():
-		t.Fatalf("%s: the table differs from the plain text's: %d lines, %d checkpoints; want %d, %d", name, ix.lines, ix.cps.len(), plain.lines, plain.cps.len())
-	}
-	if every > 0 && int64(len(text)) > 4*every && len(ix.access.points) < 3 {
-		t.Fatalf("%s: %d access points for %d bytes every %d", name, len(ix.access.points), len(text), every)
-	}
-	// Through the saved and read again index too: mapped, then decoded.
-	if err := ix.writeFile(path+".idx", nil); err != nil {
-		t.Fatal(err)
-	}
-	again, err := readFile(path + ".idx")
-	if err != nil {
-		t.Fatalf("%s: reading the saved index: %v", name, err)
-	}
-	defer again.Close()
-	if again.access == nil || len(again.access.points) != len(ix.access.points) || again.text != ix.text {
-		t.Fatalf("%s: the saved index lost its access section", name)
-	}
-	f := openFile(t, path)
-	for _, x := range []*Index{ix, again} {
-		src := x.Source(f)
-		ref := naiveLines(text)
-		buf := make([]byte, 4096)
-		r := rand.New(rand.NewPCG(uint64(len(text)), 3))
-		lines := []int64{}
-		for n := int64(1); n <= int64(len(ref)); n++ {
-			if len(ref) < 2000 || r.IntN(len(ref)/500) == 0 {
-				lines = append(lines, n)
-			}
-		}
-		for _, n := range lines {
-			l, err := x.Find(src, n, buf)
-			if err != nil {
-				t.Fatalf("%s: Find(%d): %v", name, n, err)
-			}
-			var got bytes.Buffer
-			if _, err := l.WriteTo(&got, src); err != nil || !bytes.Equal(got.Bytes(), ref[n-1]) {
-				t.Fatalf("%s: line %d: %v; %q, want %q", name, n, err, got.Bytes(), ref[n-1])
-			}
-		}
-		checkRanges(t, x, text, buf, r)
-		if len(ref) > 0 {
-			l, err := x.FindRange(src, 1, int64(len(ref)), buf)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var all bytes.Buffer
-			if _, err := l.WriteTo(&all, src); err != nil || !bytes.Equal(all.Bytes(), text) {
-				t.Fatalf("%s: every line through the Source: %v, %d bytes of %d", name, err, all.Len(), len(text))
-			}
-		}
-	}
-}
-
 func TestGzipSources(t *testing.T) {
 	t.Parallel()
 	text := numberedLines(40_000, 21) // about 2.6 MiB
@@ -138,7 +67,7 @@ func TestGzipSources(t *testing.T) {
 		if testing.Short() && c.level != 6 {
 			continue
 		}
-		checkGzipIndex(t, c.name, gzipped(t, c.text, c.level, c.member), c.text, c.every)
+		checkCompressedIndex(t, gzipSource, c.name, gzipped(t, c.text, c.level, c.member), c.text, c.every)
 	}
 }
 
@@ -160,7 +89,7 @@ func TestGzipTools(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v: %v", argv, err)
 		}
-		checkGzipIndex(t, argv[0], gz, text, 128<<10)
+		checkCompressedIndex(t, gzipSource, argv[0], gz, text, 128<<10)
 	}
 }
 
@@ -259,38 +188,7 @@ func TestGzipAccessLayout(t *testing.T) {
 func TestGzipConcurrentReads(t *testing.T) {
 	t.Parallel()
 	text := numberedLines(shortOr(5000, 30_000), 25)
-	ref := naiveLines(text)
-	path := testkit.WriteFile(t, t.TempDir(), "src.gz", gzipped(t, text, 6, 0))
-	ix := buildFile(t, path, BuildOptions{Settle: noSettle, accessEvery: 64 << 10})
-	src := ix.Source(openFile(t, path))
-	var wg sync.WaitGroup
-	errs := make(chan error, 8)
-	for g := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(g), 9))
-			buf := make([]byte, 4096)
-			for range shortOr(20, 200) {
-				first := 1 + r.Int64N(int64(len(ref)))
-				last := min(first+r.Int64N(50), int64(len(ref)))
-				l, err := ix.FindRange(src, first, last, buf)
-				var got bytes.Buffer
-				if err == nil {
-					_, err = l.WriteTo(&got, src)
-				}
-				if want := bytes.Join(ref[first-1:last], nil); err != nil || !bytes.Equal(got.Bytes(), want) {
-					errs <- fmt.Errorf("lines %d-%d: %v, %d bytes, want %d", first, last, err, got.Len(), len(want))
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
+	checkConcurrentReads(t, "src.gz", gzipped(t, text, 6, 0), text)
 }
 
 // shortOr returns short with -short (the race detector's run), else full.

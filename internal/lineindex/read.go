@@ -94,8 +94,8 @@
 //
 // For zstd (see package zframe) the points are frame starts, which need no
 // window: the first data frame of the file (after any skippable frames),
-// then the first frame that starts 4 MiB of text or more after the point
-// before. The section has the same layout, without windows; each point:
+// then the first non-empty frame that starts 4 MiB of text or more after
+// the point before. The section has the same layout, without windows; each point:
 //
 //	            0  8 8 times the byte offset in the source of its frame's
 //	                 magic number

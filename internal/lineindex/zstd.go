@@ -38,12 +38,12 @@ func checkZstdPoint(i int, p accessPoint, before []accessPoint, text int64) erro
 }
 
 // scanZstd is the scan of zstd's codec: access points at frame starts, the
-// first frame, then the first that starts every bytes of text or more
-// after the point before. A point needs no window.
+// first frame, then the first non-empty one that starts every bytes of
+// text or more after the point before. A point needs no window.
 func scanZstd(in io.Reader, every int64, opts BuildOptions, text func([]byte) error, a *access) error {
 	limit := cmp.Or(opts.maxFrame, maxZstdFrame)
 	_, err := zframe.Scan(in, maxZstdWindow, limit, text, func(f zframe.Frame) error {
-		if n := len(a.points); n == 0 || f.Out >= a.points[n-1].out+every {
+		if n := len(a.points); n == 0 || f.Len > 0 && f.Out >= a.points[n-1].out+every {
 			a.points = append(a.points, accessPoint{in: 8 * f.In, out: f.Out, end: f.Len, member: true})
 		}
 		return nil
@@ -59,10 +59,10 @@ func scanZstd(in io.Reader, every int64, opts BuildOptions, text func([]byte) er
 			size = SizeString(big.Size)
 		}
 		return fmt.Errorf("a zstd frame of %s (at byte %d) cannot be entered in the middle (the limit is %s): "+
-			"recompress the file in frames, e.g. with pzstd, or with split -C 32M --filter='zstd -q -c' FILE > FILE.zst", size, big.In, SizeString(big.Limit))
+			"recompress the file in frames, e.g. zstd -dc FILE | pzstd -c > NEW.zst", size, big.In, SizeString(big.Limit))
 	case errors.As(err, &wide):
 		return fmt.Errorf("a zstd frame (at byte %d) has a window of %s, more memory than a reader may take (the limit is %s): "+
-			"recompress the file at a level of 19 or less, without --long, e.g. with pzstd", wide.In, SizeString(int64(wide.Window)), SizeString(int64(wide.Limit)))
+			"recompress the file at level 19 or lower without --long, e.g. zstd -dc FILE | pzstd -c > NEW.zst", wide.In, SizeString(int64(wide.Window)), SizeString(int64(wide.Limit)))
 	}
 	return fmt.Errorf("not a valid zstd file: %w", err)
 }
