@@ -95,16 +95,18 @@
 // For zstd (see package zframe) the points are frame starts, which need no
 // window: the first data frame of the file (after any skippable frames),
 // then the first non-empty frame that starts 4 MiB of text or more after
-// the point before. The section has the same layout, without windows; each point:
+// the point before. The section has the same layout, without windows (it
+// is 8+48*P bytes long); each point:
 //
-//	            0  8 8 times the byte offset in the source of its frame's
-//	                 magic number
-//	            8  8 text offset of its first byte (0 for the first point)
-//	           16  8 the text length of its frame (the reader checks that
-//	                 the frame decodes to as much)
-//	           24 16 zero (no window)
-//	           40  1 1
-//	           41  7 reserved, zero
+//	offset size field
+//	     0    8 8 times the byte offset in the source of its frame's
+//	            magic number
+//	     8    8 text offset of its first byte (0 for the first point)
+//	    16    8 the text length of its frame (a reader checks that the
+//	            frame decodes to as much)
+//	    24   16 zero (no window)
+//	    40    1 1
+//	    41    7 reserved, zero
 //
 // A zstd source is indexed only if every frame's text is at most 64 MiB
 // (maxZstdFrame), which bounds what reading one line decompresses, and
