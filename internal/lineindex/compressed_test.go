@@ -2,10 +2,13 @@ package lineindex
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -115,6 +118,48 @@ func checkConcurrentReads(t *testing.T, name string, z, text []byte) {
 	for err := range errs {
 		t.Error(err)
 	}
+}
+
+// compressedTestTexts returns the texts the compressed sources are made
+// of: numbered lines (about 2.6 MiB), and a hostile text: lines of up to
+// 5000 bytes, CRLF, empty lines, then a line of 3 MiB without a final
+// newline. -short (the race detector's run) trims both.
+func compressedTestTexts(seed uint64) (text, hostile []byte) {
+	text = numberedLines(40_000, seed)
+	long := 3 << 20
+	if testing.Short() {
+		text, long = text[:400_000], 100_000
+	}
+	hostile = bytes.Join([][]byte{printableLines(4, 300_000, 5000), []byte("crlf\r\n\r\n\n\n"), bytes.Repeat([]byte{'x'}, long)}, nil)
+	return text, hostile
+}
+
+// accessSection indexes the compressed file at path, its text text bytes
+// long, with an access point about every tenth of it, checks the header
+// fields about the access section, as the format documents them, and
+// returns the section.
+func accessSection(t *testing.T, path string, encoding byte, text int64) []byte {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc := encode(t, buildFile(t, path, BuildOptions{Settle: noSettle, accessEvery: text / 10}))
+	le := binary.LittleEndian
+	k := le.Uint64(enc[56:])
+	secLen := le.Uint64(enc[144:])
+	sec := enc[160+16*k:]
+	switch {
+	case enc[28] != encoding:
+		t.Fatalf("encoding byte %d, want %d", enc[28], encoding)
+	case int64(le.Uint64(enc[136:])) != text || int64(le.Uint64(enc[32:])) != fi.Size():
+		t.Fatalf("text length %d, size %d; want %d, %d", le.Uint64(enc[136:]), le.Uint64(enc[32:]), text, fi.Size())
+	case uint64(len(sec)) != secLen || le.Uint32(enc[152:]) != crc32.Checksum(sec, castagnoli):
+		t.Fatalf("access section of %d bytes (header: %d) or its checksum wrong", len(sec), secLen)
+	case le.Uint32(sec[4:]) != 0:
+		t.Fatalf("reserved bytes 4..7 of the access section are set")
+	}
+	return sec
 }
 
 // TestEncodingOf: the first bytes, not the name, say what a source is.

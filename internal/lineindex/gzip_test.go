@@ -42,12 +42,7 @@ func gzipped(t testing.TB, data []byte, level, member int) []byte {
 
 func TestGzipSources(t *testing.T) {
 	t.Parallel()
-	text := numberedLines(40_000, 21) // about 2.6 MiB
-	long := 3 << 20
-	if testing.Short() { // the race detector's run
-		text, long = text[:400_000], 100_000
-	}
-	hostile := append(append(bytes.Clone(printableLines(4, 300_000, 5000)), "crlf\r\n\n\n"...), bytes.Repeat([]byte{'x'}, long)...)
+	text, hostile := compressedTestTexts(21)
 	for _, c := range []struct {
 		name          string
 		text          []byte
@@ -129,22 +124,8 @@ func TestGzipAccessLayout(t *testing.T) {
 	text := numberedLines(shortOr(4000, 20_000), 24)
 	gz := gzipped(t, text, 6, 0)
 	path := testkit.WriteFile(t, t.TempDir(), "src.gz", gz)
-	ix := buildFile(t, path, BuildOptions{Settle: noSettle, accessEvery: int64(len(text) / 10)})
-	enc := encode(t, ix)
+	sec := accessSection(t, path, gzipSource, int64(len(text)))
 	le := binary.LittleEndian
-	k := le.Uint64(enc[56:])
-	secLen := le.Uint64(enc[144:])
-	sec := enc[160+16*k:]
-	switch {
-	case enc[28] != 1:
-		t.Fatalf("encoding byte %d, want 1 (gzip)", enc[28])
-	case le.Uint64(enc[136:]) != uint64(len(text)) || le.Uint64(enc[32:]) != uint64(len(gz)):
-		t.Fatalf("text length %d, size %d; want %d, %d", le.Uint64(enc[136:]), le.Uint64(enc[32:]), len(text), len(gz))
-	case uint64(len(sec)) != secLen || le.Uint32(enc[152:]) != crc32.Checksum(sec, castagnoli):
-		t.Fatalf("access section of %d bytes (header: %d) or its checksum wrong", len(sec), secLen)
-	case le.Uint32(sec[4:]) != 0:
-		t.Fatalf("reserved bytes 4..7 of the access section are set")
-	}
 	p := int(le.Uint32(sec))
 	if p < 4 {
 		t.Fatalf("%d access points for %d bytes every tenth of it", p, len(text))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"hash/crc32"
 	"io"
 	"os"
 	"os/exec"
@@ -118,12 +117,7 @@ func cutsAfter(text []byte, b byte) []int {
 
 func TestZstdSources(t *testing.T) {
 	t.Parallel()
-	text := numberedLines(40_000, 31) // about 2.6 MiB
-	long := 3 << 20
-	if testing.Short() { // the race detector's run
-		text, long = text[:400_000], 100_000
-	}
-	hostile := bytes.Join([][]byte{printableLines(4, 300_000, 5000), []byte("crlf\r\n\r\n\n\n"), bytes.Repeat([]byte{'x'}, long)}, nil)
+	text, hostile := compressedTestTexts(31)
 	crlf := bytes.ReplaceAll(text[:200_000], []byte("\n"), []byte("\r\n"))
 	odd := []int{1, 2, 3, 1000, 1001, 5000, 77_777, 77_778, 150_001}
 	for _, c := range []struct {
@@ -303,22 +297,8 @@ func TestZstdAccessLayout(t *testing.T) {
 	lead := skippableFrame(0, []byte("lead"))
 	z := append(bytes.Clone(lead), zstdFrames(t, text, cutsEvery(len(text), len(text)/20))...)
 	path := testkit.WriteFile(t, t.TempDir(), "src.zst", z)
-	ix := buildFile(t, path, BuildOptions{Settle: noSettle, accessEvery: int64(len(text) / 10)})
-	enc := encode(t, ix)
+	sec := accessSection(t, path, zstdSource, int64(len(text)))
 	le := binary.LittleEndian
-	k := le.Uint64(enc[56:])
-	secLen := le.Uint64(enc[144:])
-	sec := enc[160+16*k:]
-	switch {
-	case enc[28] != 2:
-		t.Fatalf("encoding byte %d, want 2 (zstd)", enc[28])
-	case le.Uint64(enc[136:]) != uint64(len(text)) || le.Uint64(enc[32:]) != uint64(len(z)):
-		t.Fatalf("text length %d, size %d; want %d, %d", le.Uint64(enc[136:]), le.Uint64(enc[32:]), len(text), len(z))
-	case uint64(len(sec)) != secLen || le.Uint32(enc[152:]) != crc32.Checksum(sec, castagnoli):
-		t.Fatalf("access section of %d bytes (header: %d) or its checksum wrong", len(sec), secLen)
-	case le.Uint32(sec[4:]) != 0:
-		t.Fatalf("reserved bytes 4..7 of the access section are set")
-	}
 	p := int(le.Uint32(sec))
 	if p < 5 || len(sec) != 8+48*p {
 		t.Fatalf("%d access points in %d bytes for frames of a twentieth of the text, a point every tenth", p, len(sec))
