@@ -278,62 +278,65 @@ func FuzzCompressedText(f *testing.F) {
 	f.Add(numberedLines(200, 2), uint8(3), uint16(1), uint16(1), uint64(3))
 	f.Add(bytes.Repeat([]byte{'\n'}, 3000), uint8(5), uint16(100), uint16(64), uint64(4))
 	f.Add([]byte{}, uint8(1), uint16(0), uint16(0), uint64(5))
-	f.Fuzz(func(t *testing.T, text []byte, flags uint8, chunk, every uint16, seed uint64) {
-		if len(text) > 64<<10 {
-			text = text[:64<<10]
+	f.Fuzz(fuzzCompressedText)
+}
+
+// fuzzCompressedText is FuzzCompressedText's body.
+func fuzzCompressedText(t *testing.T, text []byte, flags uint8, chunk, every uint16, seed uint64) {
+	if len(text) > 64<<10 {
+		text = text[:64<<10]
+	}
+	c := max(int(chunk), len(text)/64, 1) // at most 64 members or frames
+	var z []byte
+	enc := byte(gzipSource)
+	if flags&1 == 0 {
+		z = gzipped(t, text, []int{1, 6, 9, 0}[flags>>1&3], c)
+	} else {
+		enc = zstdSource
+		// A small window: each encoder and decoder allocates the
+		// window it is given or told of.
+		z = zstdFrames(t, text, cutsEvery(len(text), c), zstdStreamed(flags&2 != 0), zstdChecksum(flags&4 != 0), zstdWindow(64<<10))
+		if flags&8 != 0 {
+			z = append(skippableFrame(flags>>4, []byte("lead")), z...)
 		}
-		c := max(int(chunk), len(text)/64, 1) // at most 64 members or frames
-		var z []byte
-		enc := byte(gzipSource)
-		if flags&1 == 0 {
-			z = gzipped(t, text, []int{1, 6, 9, 0}[flags>>1&3], c)
-		} else {
-			enc = zstdSource
-			// A small window: each encoder and decoder allocates the
-			// window it is given or told of.
-			z = zstdFrames(t, text, cutsEvery(len(text), c), zstdStreamed(flags&2 != 0), zstdChecksum(flags&4 != 0), zstdWindow(64<<10))
-			if flags&8 != 0 {
-				z = append(skippableFrame(flags>>4, []byte("lead")), z...)
-			}
+	}
+	src := bytes.NewReader(z)
+	ix, err := buildCompressed(t.Context(), src, int64(len(z)), testModTime, enc, BuildOptions{Spacing: 512, accessEvery: int64(every) + 1})
+	if err != nil {
+		t.Fatalf("build: %v", err)
+	}
+	plain := buildBytes(t, text, BuildOptions{Settle: noSettle, Spacing: 512})
+	if ix.text != int64(len(text)) || ix.lines != plain.lines || !bytes.Equal(ix.cps, plain.cps) || ix.content() != plain.content() {
+		t.Fatalf("the index differs from the text's")
+	}
+	again, err := decode(bytes.NewReader(encode(t, ix)))
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	ct := newCompressedText(src, again)
+	r := rand.New(rand.NewPCG(seed, 11))
+	buf := make([]byte, 1+r.IntN(5000))
+	off := int64(0)
+	for range 20 {
+		switch r.IntN(3) {
+		case 0: // anywhere, perhaps past the end
+			off = r.Int64N(int64(len(text)) + 10)
+		case 1: // on from the last read, as a line's reads go
+		case 2: // a little back
+			off = max(0, off-r.Int64N(100))
 		}
-		src := bytes.NewReader(z)
-		ix, err := buildCompressed(t.Context(), src, int64(len(z)), testModTime, enc, BuildOptions{Spacing: 512, accessEvery: int64(every) + 1})
-		if err != nil {
-			t.Fatalf("build: %v", err)
+		p := buf[:r.IntN(len(buf)+1)]
+		n, err := ct.ReadAt(p, off)
+		var want []byte
+		if off < int64(len(text)) {
+			want = text[off:min(off+int64(len(p)), int64(len(text)))]
 		}
-		plain := buildBytes(t, text, BuildOptions{Settle: noSettle, Spacing: 512})
-		if ix.text != int64(len(text)) || ix.lines != plain.lines || !bytes.Equal(ix.cps, plain.cps) || ix.content() != plain.content() {
-			t.Fatalf("the index differs from the text's")
+		switch {
+		case !bytes.Equal(p[:n], want):
+			t.Fatalf("ReadAt(%d bytes at %d): %d bytes, not the text's", len(p), off, n)
+		case n < len(p) && err != io.EOF, err != nil && err != io.EOF:
+			t.Fatalf("ReadAt(%d bytes at %d): %d bytes, %v", len(p), off, n, err)
 		}
-		again, err := decode(bytes.NewReader(encode(t, ix)))
-		if err != nil {
-			t.Fatalf("decode: %v", err)
-		}
-		ct := newCompressedText(src, again)
-		r := rand.New(rand.NewPCG(seed, 11))
-		buf := make([]byte, 1+r.IntN(5000))
-		off := int64(0)
-		for range 20 {
-			switch r.IntN(3) {
-			case 0: // anywhere, perhaps past the end
-				off = r.Int64N(int64(len(text)) + 10)
-			case 1: // on from the last read, as a line's reads go
-			case 2: // a little back
-				off = max(0, off-r.Int64N(100))
-			}
-			p := buf[:r.IntN(len(buf)+1)]
-			n, err := ct.ReadAt(p, off)
-			var want []byte
-			if off < int64(len(text)) {
-				want = text[off:min(off+int64(len(p)), int64(len(text)))]
-			}
-			switch {
-			case !bytes.Equal(p[:n], want):
-				t.Fatalf("ReadAt(%d bytes at %d): %d bytes, not the text's", len(p), off, n)
-			case n < len(p) && err != io.EOF, err != nil && err != io.EOF:
-				t.Fatalf("ReadAt(%d bytes at %d): %d bytes, %v", len(p), off, n, err)
-			}
-			off += int64(n)
-		}
-	})
+		off += int64(n)
+	}
 }
