@@ -243,7 +243,9 @@ func TestGzipAccessLayout(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if want := text[max(0, out-32768):out]; member == 0 && !bytes.Equal(window, want) {
+		// The window is the text before the point, where bytes that the
+		// stream after it never copies may be zero.
+		if want := text[max(0, out-32768):out]; member == 0 && (len(window) != len(want) || !prunedFrom(window, want)) {
 			t.Fatalf("point %d at %d: window of %d bytes, not the %d before it", i, out, len(window), len(want))
 		}
 		r := inflate.NewReader(f, int64(len(gz)), inflate.Point{In: in, Out: out, End: end, Window: window, Member: member == 1})
@@ -299,4 +301,14 @@ func shortOr(short, full int) int {
 		return short
 	}
 	return full
+}
+
+// prunedFrom tells whether window is want with some bytes zeroed.
+func prunedFrom(window, want []byte) bool {
+	for i, b := range window {
+		if b != 0 && b != want[i] {
+			return false
+		}
+	}
+	return true
 }

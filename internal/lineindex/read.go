@@ -72,7 +72,8 @@
 // where decompression can start (see package inflate): the start of the
 // file, then the first deflate block boundary, or member start, after
 // about every 4 MiB of text. A point inside a member needs the 32 KiB of
-// text before it (its window), stored compressed with deflate.
+// text before it (its window; bytes that the stream after the point never
+// copies are zero), stored compressed with deflate.
 //
 //	offset size field
 //	     0    4 number of access points P (at least 1: the start)
