@@ -38,7 +38,7 @@ type BuildOptions struct {
 	readers int
 	taskLen int64
 	// For tests: text bytes between access points of a compressed source
-	// (0: accessEvery).
+	// (0: from accessEvery to accessMax, by the size of their windows).
 	accessEvery int64
 }
 

@@ -40,10 +40,24 @@ func encodingOf(src io.ReaderAt, size int64) (byte, error) {
 	return plainSource, nil
 }
 
-// accessEvery is how many bytes of text lie between two access points of
-// a compressed source, about: reading a line decompresses half of it on
-// average, and each point costs its window in the index.
-const accessEvery = 4 << 20
+// Access points of a compressed source lie at least accessEvery bytes of
+// text apart: reading a line decompresses half that on average. Each point
+// costs its window in the index, and windows differ in size (Scan zeroes
+// what the text after a point does not copy: little of a window of
+// random-looking text is left, much of a log's), so a point is followed by
+// the next after windowCost text bytes per byte of its stored window, up to
+// accessMax: the windows then take about 1/windowCost of the text.
+const (
+	accessEvery = 1 << 20
+	accessMax   = 8 << 20
+	windowCost  = 2048
+)
+
+// compressedSpacing is the checkpoint spacing of a compressed source's
+// line table, unless the options set one: finding a line decompresses far
+// more than it scans, so denser checkpoints would only make the index
+// larger.
+const compressedSpacing = 256 << 10
 
 // accessPoint is a place in a compressed source where decompression can
 // start: an inflate.Point, with its window stored, compressed, in the
@@ -213,6 +227,7 @@ func (b *textBuilder) finish() (int64, []task) {
 // buildGzip indexes the gzip file src (size bytes): its text, decompressed
 // once, and access points about every accessEvery bytes of it.
 func buildGzip(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, opts BuildOptions) (*Index, error) {
+	opts.Spacing = cmp.Or(opts.Spacing, compressedSpacing)
 	spacing, err := opts.spacing()
 	if err != nil {
 		return nil, err
@@ -227,7 +242,9 @@ func buildGzip(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 	var zbuf bytes.Buffer
 	zw, _ := flate.NewWriter(&zbuf, flate.DefaultCompression)
 	in := io.NewSectionReader(src, 0, size)
-	_, err = inflate.Scan(in, cmp.Or(opts.accessEvery, accessEvery), func(p []byte) error {
+	every := cmp.Or(opts.accessEvery, accessEvery)
+	next := int64(0) // the text offset from which the next point is kept
+	_, err = inflate.Scan(in, every, func(p []byte) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -238,6 +255,9 @@ func buildGzip(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 		}
 		return nil
 	}, func(p inflate.Point) error {
+		if p.Out < next {
+			return nil
+		}
 		ap := accessPoint{in: p.In, out: p.Out, member: p.Member, winOff: int64(len(a.windows))}
 		if len(p.Window) > 0 {
 			zbuf.Reset()
@@ -250,6 +270,9 @@ func buildGzip(ctx context.Context, src io.ReaderAt, size int64, modTime time.Ti
 			a.windows = append(a.windows, zbuf.Bytes()...)
 		}
 		a.points = append(a.points, ap)
+		if opts.accessEvery == 0 {
+			next = p.Out + min(max(int64(ap.winLen)*windowCost, every), accessMax)
+		}
 		return nil
 	}, func(end int64) error {
 		for i := pending; i < len(a.points); i++ {

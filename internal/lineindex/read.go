@@ -71,7 +71,7 @@
 // The access section of a gzip source holds its access points, places
 // where decompression can start (see package inflate): the start of the
 // file, then the first deflate block boundary, or member start, after
-// about every 4 MiB of text. A point inside a member needs the 32 KiB of
+// every 1 to 8 MiB of text (further apart where windows are larger). A point inside a member needs the 32 KiB of
 // text before it (its window; bytes that the stream after the point never
 // copies are zero), stored compressed with deflate.
 //
