@@ -67,6 +67,7 @@ var kinds = map[string]func() any{
 	"v1/Service":                                    func() any { return new(corev1.Service) },
 	"v1/ConfigMap":                                  func() any { return new(corev1.ConfigMap) },
 	"v1/PersistentVolumeClaim":                      func() any { return new(corev1.PersistentVolumeClaim) },
+	"v1/PersistentVolume":                           func() any { return new(corev1.PersistentVolume) },
 	"policy/v1/PodDisruptionBudget":                 func() any { return new(policyv1.PodDisruptionBudget) },
 	"autoscaling/v2/HorizontalPodAutoscaler":        func() any { return new(autoscalingv2.HorizontalPodAutoscaler) },
 	"monitoring.coreos.com/v1/ServiceMonitor":       func() any { return new(serviceMonitor) },

@@ -114,13 +114,14 @@ type objects struct {
 	services    []*corev1.Service
 	configMaps  map[string]*corev1.ConfigMap
 	pvcs        map[string]*corev1.PersistentVolumeClaim
+	pvs         map[string]*corev1.PersistentVolume
 	pdbs        []*policyv1.PodDisruptionBudget
 	hpas        []*autoscalingv2.HorizontalPodAutoscaler
 	monitors    []*serviceMonitor
 }
 
 func sortObjects(t *testing.T, objs []any) objects {
-	o := objects{configMaps: map[string]*corev1.ConfigMap{}, pvcs: map[string]*corev1.PersistentVolumeClaim{}}
+	o := objects{configMaps: map[string]*corev1.ConfigMap{}, pvcs: map[string]*corev1.PersistentVolumeClaim{}, pvs: map[string]*corev1.PersistentVolume{}}
 	for _, x := range objs {
 		switch x := x.(type) {
 		case *appsv1.Deployment:
@@ -131,6 +132,8 @@ func sortObjects(t *testing.T, objs []any) objects {
 			o.configMaps[x.Name] = x
 		case *corev1.PersistentVolumeClaim:
 			o.pvcs[x.Name] = x
+		case *corev1.PersistentVolume:
+			o.pvs[x.Name] = x
 		case *policyv1.PodDisruptionBudget:
 			o.pdbs = append(o.pdbs, x)
 		case *autoscalingv2.HorizontalPodAutoscaler:
@@ -314,6 +317,30 @@ func checkInvariants(t *testing.T, objs []any) {
 			}) {
 				t.Errorf("claim %s: pods on several nodes mount it: want ReadOnlyMany (or ReadWriteMany), have %v", c.ClaimName, pvc.Spec.AccessModes)
 			}
+		}
+	}
+
+	// A volume that comes with its claim binds to it, and holds the data
+	// read-only for every pod.
+	for _, pv := range o.pvs {
+		var claim *corev1.PersistentVolumeClaim
+		for _, c := range o.pvcs {
+			if c.Spec.VolumeName == pv.Name {
+				claim = c
+			}
+		}
+		switch {
+		case claim == nil:
+			t.Errorf("PersistentVolume %s: no claim names it (volumeName)", pv.Name)
+		case !slices.Contains(pv.Spec.AccessModes, corev1.ReadOnlyMany):
+			t.Errorf("PersistentVolume %s: want ReadOnlyMany, have %v", pv.Name, pv.Spec.AccessModes)
+		case claim.Spec.StorageClassName == nil || *claim.Spec.StorageClassName != pv.Spec.StorageClassName:
+			t.Errorf("PersistentVolume %s: storage class %q differs from the claim's", pv.Name, pv.Spec.StorageClassName)
+		case pv.Spec.Capacity.Storage().Cmp(*claim.Spec.Resources.Requests.Storage()) < 0:
+			t.Errorf("PersistentVolume %s: capacity %v below the claim's request %v: it would not bind", pv.Name,
+				pv.Spec.Capacity.Storage(), claim.Spec.Resources.Requests.Storage())
+		case pv.Spec.PersistentVolumeReclaimPolicy != corev1.PersistentVolumeReclaimRetain:
+			t.Errorf("PersistentVolume %s: reclaim policy must be Retain: the data is not lined's to delete", pv.Name)
 		}
 	}
 
