@@ -426,10 +426,19 @@ func checkInvariants(t *testing.T, objs []any) {
 		return best
 	}
 	files := strings.Split(ldEnv["LINED_FILE"], ",")
+	names := map[string]string{}
 	for _, f := range files {
 		if m := mountOf(f); !filepath.IsAbs(f) || m == nil || !m.ReadOnly {
 			t.Errorf("LINED_FILE: %q must be an absolute path on a volume mounted read-only", f)
 		}
+		// As lined checks at start: each file is served at /files/NAME/.
+		if other, ok := names[filepath.Base(f)]; ok {
+			t.Errorf("LINED_FILE: %s and %s have the same base name: lined refuses to start", other, f)
+		}
+		names[filepath.Base(f)] = f
+	}
+	if len(files) > 1 && ldEnv["LINED_INDEX"] != "" {
+		t.Errorf("LINED_INDEX names one index file: with several files lined refuses to start")
 	}
 	if cache := ldEnv["XDG_CACHE_HOME"]; ldEnv["LINED_INDEX"] == "" {
 		if m := mountOf(cache); m == nil || m.ReadOnly || m.MountPath != cache {
