@@ -14,8 +14,8 @@
 #
 # Lanes: each target still gets the whole FUZZTIME, but FUZZ_LANES of them
 # run side by side, each with the CPUs divided among the lanes: on 2 CPUs,
-# two lanes of one worker take about half the wall time of one target after
-# another with two workers. Each target's output goes to a log of its own,
+# two lanes of one worker fuzz 7 targets in 4 rounds of FUZZTIME, where one
+# target after another with two workers took 7. Each target's output goes to a log of its own,
 # printed whole when the target ends, so lanes never interleave; the
 # summary keeps the targets' order. The fuzzing builds (instrumented, so
 # not the ones go test ./... left in the cache) are made first, one package
