@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh: the performance harness (P1-P9, P11, P12 of docs/performance.md).
+# bench/run.sh: the performance harness (P1-P12 of docs/performance.md).
 # See bench/README.md. Run from the repository root, as root:
 #
 #   bench/run.sh            full run, 1 GiB file (< 10 min)
@@ -148,6 +148,8 @@ need=()
 command -v wrk >/dev/null || need+=(wrk)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || need+=(nginx)
 command -v curl >/dev/null || need+=(curl)
+command -v gztool >/dev/null || need+=(gztool)
+command -v gzip >/dev/null || need+=(gzip)
 if [ ${#need[@]} -gt 0 ]; then
 	[ "$(id -u)" = 0 ] || die "missing ${need[*]}; run as root to install them, or install them"
 	log "installing ${need[*]}"
@@ -159,7 +161,7 @@ if [ ${#need[@]} -gt 0 ]; then
 		POLICY_RC_D=1
 	fi
 	timeout 300 apt-get update -qq
-	timeout 600 apt-get install -y -qq --no-install-recommends wrk nginx curl >/dev/null
+	timeout 600 apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	if [ "$POLICY_RC_D" = 1 ]; then rm -f /usr/sbin/policy-rc.d; POLICY_RC_D=0; fi
 fi
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -211,13 +213,13 @@ LONGFILE=$DATA/longline-$LONG.txt
 gen "$LONGFILE" $((LONG + 1)) -long-line "$LONG"
 cat "$FILE" "$LONGFILE" >/dev/null # into the page cache
 
-read -r P_NGINX P_FLOOR P_LINED P_LONG P_PROF P_PPROF P_GROW P_MANY <<<"$("$BT" freeport 8 | tr '\n' ' ')"
+read -r P_NGINX P_FLOOR P_LINED P_LONG P_PROF P_PPROF P_GROW P_MANY P_FREAD P_GZ <<<"$("$BT" freeport 10 | tr '\n' ' ')"
 
 {
 	echo "date:    $(date -u +%FT%TZ)"
 	echo "host:    $(nproc) CPUs, $(uname -r), $(awk '/MemTotal/ {printf "%.0f GiB", $2/2^20}' /proc/meminfo) RAM, ulimit -n $NOFILE"
 	echo "commit:  $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
-	echo "tools:   $(go version | cut -d' ' -f3), $("$NGINX" -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+	echo "tools:   $(go version | cut -d' ' -f3), $("$NGINX" -v 2>&1 | cut -d' ' -f3), $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2), gztool $(gztool -h 2>&1 | sed -n 's/.*gztool (v\([0-9.]*\)).*/\1/p'), $(gzip --version | head -1)"
 	echo "file:    $FILE ($(human "$SIZE"))"
 	echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) at start (1, 5, 15 min; a busy machine lowers every req/s)"
 } >"$RES/env.txt"
@@ -322,11 +324,17 @@ EOF
 	"$BT" wait-http -url "http://127.0.0.1:$P_NGINX/lines/1" -timeout 20s || die "nginx did not start: $(cat "$RES/nginx.log" "$d/logs/error.log")"
 }
 
+# start_floor: the floor, and the floor that reads each body from the file
+# (fread: one pread per request, the least a line server must add)
 start_floor() {
 	"$BIN/floor" -addr "127.0.0.1:$P_FLOOR" >"$RES/floor.log" 2>&1 &
 	FLOOR_PID=$!
 	track "$FLOOR_PID"
+	"$BIN/floor" -addr "127.0.0.1:$P_FREAD" -read "$FILE" >"$RES/fread.log" 2>&1 &
+	FREAD_PID=$!
+	track "$FREAD_PID"
 	"$BT" wait-http -url "http://127.0.0.1:$P_FLOOR/lines/1" -timeout 20s || die "floor did not start"
+	"$BT" wait-http -url "http://127.0.0.1:$P_FREAD/lines/1" -timeout 20s || die "floor -read did not start: $(cat "$RES/fread.log")"
 }
 
 # start_lined VAR PORT FILE [BINARY]: start lined, wait for /readyz, PID in VAR
@@ -340,10 +348,10 @@ start_lined() {
 	printf -v "$var" %s "$pid"
 }
 
-log "starting nginx :$P_NGINX, floor :$P_FLOOR$([ "$LINED_OK" = 1 ] && echo ", lined :$P_LINED")"
+log "starting nginx :$P_NGINX, floor :$P_FLOOR, floor -read :$P_FREAD$([ "$LINED_OK" = 1 ] && echo ", lined :$P_LINED")"
 start_nginx
 start_floor
-TARGETS=(nginx floor)
+TARGETS=(nginx floor fread)
 if [ "$LINED_OK" = 1 ]; then
 	start_lined LINED_PID "$P_LINED" "$FILE"
 	TARGETS+=(lined)
@@ -356,8 +364,9 @@ if [ "$LINED_OK" = 1 ]; then
 		fi
 	done
 fi
-declare -A URL=([nginx]="http://127.0.0.1:$P_NGINX" [floor]="http://127.0.0.1:$P_FLOOR" [lined]="http://127.0.0.1:$P_LINED")
-declare -A PIDOF=([nginx]=$NGINX_PID [floor]=$FLOOR_PID [lined]=${LINED_PID:-})
+declare -A URL=([nginx]="http://127.0.0.1:$P_NGINX" [floor]="http://127.0.0.1:$P_FLOOR" [fread]="http://127.0.0.1:$P_FREAD"
+	[lined]="http://127.0.0.1:$P_LINED")
+declare -A PIDOF=([nginx]=$NGINX_PID [floor]=$FLOOR_PID [fread]=$FREAD_PID [lined]=${LINED_PID:-})
 
 # ---------------------------------------------------------------- P1, P2, P3: wrk
 
@@ -471,9 +480,13 @@ if [ "$LINED_OK" = 1 ]; then
 		"$(pf %.2fx "$R1F")" ">= 0.95x" "$(verdict "$R1F" '>=' 0.95)"
 	row P1 "lined p99 latency, -c100" "$(ms "$P99_lined_100")" "nginx $(ms "$P99_nginx_100")" \
 		"$(pf %.2fx "$R1P")" "<= 2x" "$(verdict "$R1P" '<=' 2)"
-	row "P1 info" "server CPU time per request (user+sys), -c100" "lined $(pf %.1f "$CPU_lined_100") us" \
+	row P1 "server CPU time per request (user+sys), -c100" "lined $(pf %.1f "$CPU_lined_100") us" \
 		"nginx $(pf %.1f "$CPU_nginx_100") us, floor $(pf %.1f "$CPU_floor_100") us" \
-		"$(pf %.2fx "$(calc "$CPU_lined_100 / ($CPU_floor_100 + 0.000001)")") floor" "" ""
+		"$(pf %.2fx "$(calc "$CPU_lined_100 / ($CPU_floor_100 + 0.000001)")") floor" "<= 1.1x floor" \
+		"$(verdict "$(calc "$CPU_lined_100 / ($CPU_floor_100 + 0.000001)")" '<=' 1.1)"
+	row "P1 info" "floor -read: the floor plus one 100-byte pread of the file per request, -c100" \
+		"$(kr "$RPS_fread_100") req/s, $(pf %.1f "$CPU_fread_100") us CPU" "floor $(pf %.1f "$CPU_floor_100") us" \
+		"$(pf %.2fx "$(calc "$CPU_fread_100 / ($CPU_floor_100 + 0.000001)")") floor" "" ""
 	row P2 "lined, wrk -t1 -c1000 -d${DURATION}s" "$(rps_cell lined 1000)" "nginx $(kr "$RPS_nginx_1000")" \
 		"$(pf %.2fx "$R2")" ">= 0.8x" "$(verdict "$R2" '>=' 0.8)"
 	row P2 "lined socket errors + non-2xx, -c1000" "$SOCK_lined_1000 + $NON2XX_lined_1000" "" "" "0" \
@@ -664,6 +677,74 @@ if [ "$LINED_OK" = 1 ]; then
 		"$(kr "$(kv "$line" rps)") req/s" "" "<= $(pf %.2f "$L12") MiB" "$(verdict "$M12" '<=' "$L12")"
 	rm -rf "$MANY"
 fi
+
+# ---------------------------------------------------------------- P10: a gzip file, against gztool
+
+# The reference file compressed once with gzip -6 and kept in the data
+# directory. Index build: mkindex against gztool's default index (10 MiB
+# span, line numbers), each deleted before each of R_TIME runs; their
+# sizes. One line: getline F.gz N against gztool -v0 -L N -R 1 F.gz for
+# P10_N random N, taking turns, both with their index built; every line is
+# compared with getline on the plain file. Then lined on F.gz under wrk -c100.
+GZ=$FILE.gz
+if [ ! -f "$GZ" ] || [ "$GZ" -ot "$FILE" ]; then
+	log "P10: compressing $(basename "$FILE") with gzip -6 (once)"
+	fg timeout 1800 sh -c 'gzip -6 -c "$1" >"$2.tmp" && mv "$2.tmp" "$2"' - "$FILE" "$GZ" || die "gzip -6 failed"
+fi
+cat "$GZ" >/dev/null
+GZI=$WORK/gz.gzi GZIDX=$GZ.idx
+log "P10: index build, mkindex vs gztool -i, $(human "$(stat -c %s "$GZ")") .gz, $R_TIME times each"
+: >"$RES/p10-gztool-build.txt" && : >"$RES/p10-mkindex-build.txt"
+for _ in $(seq "$R_TIME"); do
+	rm -f "$GZI" "$GZIDX"
+	"$BT" time -timeout 900s -- gztool -v0 -i -I "$GZI" "$GZ" >>"$RES/p10-gztool-build.txt"
+	"$BT" time -timeout 900s -- "$BIN/mkindex" --index "$GZIDX" "$GZ" >>"$RES/p10-mkindex-build.txt" 2>>"$RES/mkindex.log"
+done
+awk '$3 != 0 {exit 1}' "$RES/p10-gztool-build.txt" "$RES/p10-mkindex-build.txt" || die "gztool or mkindex failed on $GZ (see $RES/mkindex.log)"
+T10G=$(cut -d' ' -f1 "$RES/p10-gztool-build.txt" | median) T10M=$(cut -d' ' -f1 "$RES/p10-mkindex-build.txt" | median)
+R10B=$(calc "$T10M / $T10G")
+row P10 "mkindex F.gz (gzip -6 of the $(human "$SIZE") file), cold index" "$(pf %.2fs "$T10M")" "gztool -i $(pf %.2fs "$T10G")" \
+	"$(pf %.2fx "$R10B")" "<= 1.5x" "$(verdict "$R10B" '<=' 1.5)"
+S10M=$(stat -c %s "$GZIDX") S10G=$(stat -c %s "$GZI")
+R10S=$(calc "$S10M / $S10G")
+row P10 "index size of F.gz" "$(human "$S10M")" "gztool $(human "$S10G")" "$(pf %.2fx "$R10S")" "<= 1.0x" "$(verdict "$R10S" '<=' 1)"
+P10_N=$([ "$SMOKE" = 1 ] && echo 7 || echo 21)
+log "P10: one line, getline F.gz N vs gztool -L N -R 1 F.gz, $P10_N random N"
+: >"$RES/p10-getline.txt" && : >"$RES/p10-gztool.txt"
+for N in $(awk -v m="$M" -v k="$P10_N" 'BEGIN {srand(10); for (i = 0; i < k; i++) print int(rand() * m) + 1}'); do
+	"$BIN/getline" --index "$IDX" "$FILE" "$N" >"$WORK/p10-ref"
+	"$BT" time -o "$WORK/p10-gztool" -timeout 120s -- gztool -v0 -I "$GZI" -L "$N" -R 1 "$GZ" >>"$RES/p10-gztool.txt"
+	"$BT" time -o "$WORK/p10-getline" -timeout 120s -- "$BIN/getline" --index "$GZIDX" "$GZ" "$N" >>"$RES/p10-getline.txt"
+	if ! cmp -s "$WORK/p10-ref" "$WORK/p10-getline" || ! cmp -s "$WORK/p10-ref" "$WORK/p10-gztool" || [ ! -s "$WORK/p10-ref" ]; then
+		log "WRONG LINE: getline F.gz, gztool and getline F differ for N=$N"
+		CHECKS_OK=0
+	fi
+done
+awk '$3 != 0 {exit 1}' "$RES/p10-gztool.txt" "$RES/p10-getline.txt" || die "gztool or getline failed on $GZ"
+T10LG=$(cut -d' ' -f1 "$RES/p10-gztool.txt" | median) T10LM=$(cut -d' ' -f1 "$RES/p10-getline.txt" | median)
+R10L=$(calc "$T10LM / $T10LG")
+row P10 "getline F.gz N, one-shot, $P10_N random N (median)" "$(pf %.1fms "$(calc "$T10LM * 1000")")" "gztool -L N -R 1 $(pf %.1fms "$(calc "$T10LG * 1000")")" \
+	"$(pf %.2fx "$R10L")" "<= 0.5x" "$(verdict "$R10L" '<=' 0.5)"
+if [ "$LINED_OK" = 1 ]; then
+	log "P10: lined on F.gz, wrk -t1 -c100 -d${DURATION}s"
+	start_lined GZ_PID "$P_GZ" "$GZ"
+	memwatch_start "$GZ_PID"
+	ticks0=$(cpu_ticks "$GZ_PID")
+	wrk_run lined-gz "http://127.0.0.1:$P_GZ" 100 "$RES/wrk/lined-gz.txt" "$M"
+	ticks1=$(cpu_ticks "$GZ_PID")
+	memwatch_stop
+	read -r A10 V10 _ <<<"$MW"
+	stop "$GZ_PID"
+	addexits "$STOP_RC"
+	E10=$(($(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout) + $(kv "$line" status)))
+	[ "$E10" = 0 ] || { ERRS_OK=0; errs_list+="${errs_list:+; }lined on F.gz: $E10 errors or non-2xx"; }
+	row P10 "lined GET /lines/N random on F.gz, wrk -t1 -c100" \
+		"$(kr "$(kv "$line" rps)") req/s, $(pf %.0f "$(calc "($ticks1 - $ticks0) * 1000000 / $CLK_TCK / ($(kv "$line" requests) + 0.000001)")") us CPU/req" \
+		"plain file $(kr "$RPS_lined_100") req/s" "" "" ""
+	row P10 "lined memory on F.gz under -c100 (max)" "RssAnon $(human $((A10 * 1024))), VmRSS $(human $((V10 * 1024)))" "" "" \
+		"RssAnon <= 32 MiB (P3)" "$(verdict "$A10" '<=' 32768)"
+fi
+rm -f "$GZIDX"
 
 # ---------------------------------------------------------------- P7: one long line
 

@@ -1,5 +1,6 @@
 // Package reliability holds the reliability and security suite of lined:
-// the tests of docs/reliability.md (R1–R9) that need the real programs. The tests run the tools as child processes (the test binary
+// the tests of docs/reliability.md (R1–R12 but R8) that need the real
+// programs. The tests run the tools as child processes (the test binary
 // re-executes itself as mkindex, getline or lined), talk to lined over
 // 127.0.0.1 only, and bound every loop in count and time. R8 (fuzzing) and
 // the in-process halves of R3 and R9 live in internal/server.

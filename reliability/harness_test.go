@@ -28,11 +28,32 @@ import (
 // toolEnv names the tool the test binary runs as when it is re-executed.
 const toolEnv = "LINED_RELIABILITY_TOOL"
 
+// peakEnv, set for a tool, names a file the tool writes its peak resident
+// size (VmHWM, bytes) to when it ends. The parent cannot take it from
+// wait4: a child started by vfork and exec inherits the parent's peak.
+const peakEnv = "LINED_RELIABILITY_PEAK_FILE"
+
 func TestMain(m *testing.M) {
 	if status, ok := tools.Main(os.Getenv(toolEnv)); ok {
+		if f := os.Getenv(peakEnv); f != "" {
+			os.WriteFile(f, []byte(strconv.FormatInt(ownPeak(), 10)), 0o644)
+		}
 		os.Exit(status)
 	}
 	os.Exit(m.Run())
+}
+
+// ownPeak is this process's VmHWM in bytes, 0 if unknown.
+func ownPeak() int64 {
+	b, _ := os.ReadFile("/proc/self/status")
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(v)
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			return n << 10
+		}
+	}
+	return 0
 }
 
 // tier is the size of the suite's runs; see the package documentation.
@@ -132,10 +153,12 @@ func env(t *testing.T, tool, cacheDir string, extra ...string) []string {
 	return append(e, extra...)
 }
 
-// result is what a tool run printed and its exit status.
+// result is what a tool run printed, its exit status and its peak
+// resident size (VmHWM, bytes; 0 if it died before it could say).
 type result struct {
 	stdout, stderr []byte
 	code           int
+	maxRSS         int64
 }
 
 // runTool runs mkindex or getline as a child process with stdin, bounded by
@@ -148,8 +171,9 @@ func runTool(t *testing.T, cacheDir, tool string, stdin []byte, args ...string) 
 	if err != nil {
 		t.Fatal(err)
 	}
+	peakFile := filepath.Join(t.TempDir(), "peak")
 	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = env(t, tool, cacheDir)
+	cmd.Env = env(t, tool, cacheDir, peakEnv+"="+peakFile)
 	cmd.Stdin = bytes.NewReader(stdin)
 	var out, errs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errs
@@ -162,7 +186,9 @@ func runTool(t *testing.T, cacheDir, tool string, stdin []byte, args ...string) 
 		}
 		code = ee.ExitCode()
 	}
-	return result{out.Bytes(), errs.Bytes(), code}
+	b, _ := os.ReadFile(peakFile)
+	peak, _ := strconv.ParseInt(string(b), 10, 64)
+	return result{out.Bytes(), errs.Bytes(), code, peak}
 }
 
 // syncBuffer collects a child's stderr while the test reads it.

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # scripts/reliability.sh [quick|ci|full] [REGEXP]: the reliability suite,
-# R1–R10 and R12 of docs/reliability.md (package ./reliability; R8's fuzzing is
+# R1–R7 and R9–R12 of docs/reliability.md (package ./reliability; R8's fuzzing is
 # scripts/fuzz.sh). Prints each test's result and its figure, and at the
 # end the figures again as a table; the whole go test log is kept in a
 # temporary file whose path is printed on failure.

@@ -10,7 +10,10 @@
 // member start) after every so many bytes of output. It checks everything
 // a gzip file carries (headers, deflate data, CRC-32 and length of each
 // member) and streams the output through a 256 KiB sliding buffer, so its
-// memory does not depend on the input. It is written for speed: a 64-bit
+// memory does not depend on the input. A window is only needed for the
+// bytes that matches after its point copy: Scan watches the next 32 KiB of
+// output and zeroes the rest, so that a stored window compresses to
+// little. It is written for speed: a 64-bit
 // bit buffer refilled a word at a time, Huffman tables whose one-word
 // entries say what a code means and how long it is, and match copies of 8
 // bytes at a time.

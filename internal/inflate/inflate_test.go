@@ -865,3 +865,40 @@ func TestAlignPrefix(t *testing.T) {
 		checkScan(t, "align", gz, all, 0)
 	}
 }
+
+func TestWindowsPruned(t *testing.T) {
+	data := textLines(13, shortOr(512<<10, 2<<20)) // no zero bytes
+	gz := gzipLevel(t, data, 6)
+	// Points 64 KiB apart: each window keeps only what the next 32 KiB
+	// copy from it; checkPoints restarts the Reader from each.
+	s := scanBytes(gz, 64<<10)
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	checkPoints(t, "pruned", gz, data, s.points, 1000)
+	inner := 0
+	for _, p := range s.points {
+		if p.Member || p.Out == int64(len(data)) {
+			continue
+		}
+		inner++
+		zeros := bytes.Count(p.Window, []byte{0})
+		if zeros == 0 || zeros == len(p.Window) {
+			t.Errorf("point at %d: %d of %d window bytes zero, want some but not all", p.Out, zeros, len(p.Window))
+		}
+	}
+	if inner < 4 {
+		t.Fatalf("only %d points inside the stream", inner)
+	}
+	// Points closer than 32 KiB: a window is reported before the stream
+	// has gone past its reach, so it is kept whole.
+	s = scanBytes(gz, 1000)
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	for i, p := range s.points[:len(s.points)-1] {
+		if next := s.points[i+1]; !p.Member && next.Out-p.Out < 32768 && bytes.Contains(p.Window, []byte{0}) {
+			t.Fatalf("point at %d, the next %d bytes later: window pruned", p.Out, next.Out-p.Out)
+		}
+	}
+}

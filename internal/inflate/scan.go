@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 )
 
 // Point is a place where decompression of a gzip file can restart.
@@ -24,7 +25,10 @@ type Point struct {
 	// starts.
 	End int64
 	// Window is the last min(32768, bytes of this member so far) output
-	// bytes before Out; empty at a member start.
+	// bytes before Out; empty at a member start. Bytes of it that the
+	// deflate stream after the point never refers to may be zero: they
+	// cannot change what it decodes to, and zeros keep a stored window
+	// small (see Scan).
 	Window []byte
 	// Member says In is the start of a gzip member (byte aligned); Window
 	// is empty.
@@ -65,6 +69,12 @@ const (
 // deflate stream of a member ends, Scan calls end (if not nil) with the End
 // of every point reported since the previous call to end.
 //
+// A point inside a member is reported once the output has gone 32 KiB past
+// it (or its member has ended), when no later match can reach back into its
+// window: the bytes of the window that no match after the point copied are
+// zero. In text that repeats little most of the window is. A point that
+// another follows within 32 KiB keeps its whole window.
+//
 // Scan verifies each member's header (magic, CM=8, no reserved flags, the
 // header CRC16 if FHCRC is set), the deflate data and the trailer (CRC-32
 // and ISIZE). Errors give the byte offset where the problem was found.
@@ -84,6 +94,7 @@ func Scan(r io.Reader, every int64, out func([]byte) error, point func(Point) er
 		end:   end,
 		in:    make([]byte, inSize+inPad),
 		win:   make([]byte, winSize),
+		pendW: noPending,
 	}
 	err := s.run()
 	return s.wbase + int64(s.wpos), err
@@ -120,6 +131,15 @@ type scanner struct {
 
 	lastPoint int64 // output offset of the last point
 	started   bool  // the first point has been reported
+
+	// pend is the point inside a member not reported yet (see Scan),
+	// when pendW (the index in win of its output offset, moved with win)
+	// is not noPending; pendWin ends with its window, and pendUsed says
+	// which bytes of it a match has copied since.
+	pend     Point
+	pendW    int
+	pendWin  [histSize]byte
+	pendUsed [histSize]bool
 
 	lit   [litTableSize]uint32
 	dist  [distTableSize]uint32
@@ -272,28 +292,80 @@ func (s *scanner) flush() error {
 		s.wpos = histSize
 		s.flushed = histSize
 		s.wbase += int64(shift)
+		if s.pendW != noPending {
+			s.pendW -= shift
+		}
+	}
+	if s.pendW != noPending && s.wpos-s.pendW >= histSize {
+		return s.report(true)
 	}
 	return nil
 }
 
+// noPending is pendW when no point waits to be reported: no copy starts
+// before it.
+const noPending = math.MinInt
+
+// report reports the pending point, with the bytes of its window that no
+// match copied zeroed if prune is set, else with its whole window.
+func (s *scanner) report(prune bool) error {
+	p := s.pend
+	s.pendW = noPending
+	if prune {
+		w := s.pendWin[histSize-len(p.Window):]
+		used := s.pendUsed[histSize-len(p.Window):]
+		for i, u := range used {
+			if !u {
+				w[i] = 0
+			}
+		}
+	}
+	if s.point == nil {
+		return nil
+	}
+	return s.point(p)
+}
+
+// copied records that a match copied length bytes from win[src:], where
+// src is before the pending point (at pendW).
+func (s *scanner) copied(src, length int) {
+	base := s.pendW - histSize
+	used := s.pendUsed[src-base : min(src+length, s.pendW)-base]
+	for i := range used {
+		used[i] = true
+	}
+}
+
 func (s *scanner) outPos() int64 { return s.wbase + int64(s.wpos) }
 
-// emit reports a point at the current position if it is due.
+// emit makes a point at the current position if it is due: a member start
+// is reported at once, any other point once its window is settled (see
+// Scan). A point still pending then keeps its whole window unless it is
+// settled.
 func (s *scanner) emit(member bool) error {
 	if s.started && s.outPos()-s.lastPoint < s.every {
 		return nil
 	}
 	s.started = true
+	if s.pendW != noPending {
+		if err := s.report(s.wpos-s.pendW >= histSize); err != nil {
+			return err
+		}
+	}
 	p := Point{In: s.bitPos(), Out: s.outPos(), Member: member}
-	if !member {
-		w := min(s.outPos()-s.memberOut, histSize)
-		p.Window = s.win[s.wpos-int(w) : s.wpos]
-	}
 	s.lastPoint = p.Out
-	if s.point == nil {
-		return nil
+	if member {
+		if s.point == nil {
+			return nil
+		}
+		return s.point(p)
 	}
-	return s.point(p)
+	w := int(min(s.outPos()-s.memberOut, histSize))
+	p.Window = s.pendWin[histSize-w:]
+	copy(p.Window, s.win[s.wpos-w:s.wpos])
+	clear(s.pendUsed[histSize-w:])
+	s.pend, s.pendW = p, s.wpos
+	return nil
 }
 
 func (s *scanner) run() error {
@@ -365,6 +437,11 @@ func (s *scanner) member() error {
 	s.align()
 	if err := s.flush(); err != nil {
 		return err
+	}
+	if s.pendW != noPending {
+		if err := s.report(true); err != nil {
+			return err
+		}
 	}
 	if s.end != nil {
 		if err := s.end(s.base + int64(s.ip)); err != nil {
@@ -642,6 +719,7 @@ func (s *scanner) huffBlock() error {
 	bits, nbits, ip, wpos := s.bits, s.nbits, s.ip, s.wpos
 	inFast := s.inFast
 	lowest := int(s.memberOut - s.wbase) // window index of the member start; negative once slid past
+	pendW := s.pendW
 	save := func() {
 		s.bits, s.nbits, s.ip, s.wpos = bits, nbits, ip, wpos
 	}
@@ -664,6 +742,7 @@ func (s *scanner) huffBlock() error {
 			bits, nbits, ip, wpos = s.bits, s.nbits, s.ip, s.wpos
 			inFast = s.inFast
 			lowest = int(s.memberOut - s.wbase)
+			pendW = s.pendW
 			continue
 		}
 		bits |= binary.LittleEndian.Uint64(in[ip:]) << nbits
@@ -738,6 +817,9 @@ func (s *scanner) huffBlock() error {
 		}
 
 		src := wpos - dist
+		if src < pendW {
+			s.copied(src, length)
+		}
 		switch {
 		case dist >= 8:
 			// Copy 8 bytes at a time, overshooting the end: what is

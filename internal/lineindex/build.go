@@ -38,7 +38,8 @@ type BuildOptions struct {
 	readers int
 	taskLen int64
 	// For tests: text bytes between access points of a compressed source
-	// (0: accessEvery), and the largest zstd frame (0: maxZstdFrame).
+	// (0: from accessEvery to accessMax, by the size of their windows),
+	// and the largest zstd frame (0: maxZstdFrame).
 	accessEvery int64
 	maxFrame    int64
 }

@@ -51,11 +51,27 @@ func encodingOf(src io.ReaderAt, size int64) (byte, error) {
 // at the start of a file to find a zstd frame.
 const maxLeadingSkippable = 16
 
-// accessEvery is how many bytes of text lie between two access points of
-// a compressed source, about: reading a line decompresses half of it on
-// average (plus, for zstd, up to a frame), and each point costs its entry,
-// and for gzip its window, in the index.
-const accessEvery = 4 << 20
+// Access points of a compressed source lie at least accessEvery bytes of
+// text apart: reading a line decompresses half that on average (plus, for
+// zstd, up to a frame). Each gzip point costs its window in the index, and
+// windows differ in size (Scan zeroes what the text after a point does not
+// copy: little of a window of random-looking text is left, much of a
+// log's), so a gzip point is followed by the next after windowCost text
+// bytes per byte of its stored window, up to accessMax: the windows then
+// take about 1/windowCost of the text. A zstd point, a frame start, costs
+// its 48-byte entry: the first frame accessEvery after the point before is
+// the next.
+const (
+	accessEvery = 1 << 20
+	accessMax   = 8 << 20
+	windowCost  = 2048
+)
+
+// compressedSpacing is the checkpoint spacing of a compressed source's
+// line table, unless the options set one: finding a line decompresses far
+// more than it scans, so denser checkpoints would only make the index
+// larger.
+const compressedSpacing = 256 << 10
 
 // accessPoint is a place in a compressed source where decompression can
 // start. For gzip it is an inflate.Point, with its window stored,
@@ -226,6 +242,7 @@ type decoder interface {
 // buildCompressed indexes the compressed file src (size bytes) of
 // encoding enc: its text, decompressed once, and its access points.
 func buildCompressed(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, enc byte, opts BuildOptions) (*Index, error) {
+	opts.Spacing = cmp.Or(opts.Spacing, compressedSpacing)
 	spacing, err := opts.spacing()
 	if err != nil {
 		return nil, err

@@ -61,12 +61,18 @@ func (a *access) inflatePoint(i int, buf []byte) (inflate.Point, error) {
 }
 
 // scanGzip is the scan of gzip's codec: access points at deflate block
-// boundaries and member starts, each with the 32 KiB window before it.
-func scanGzip(in io.Reader, every int64, _ BuildOptions, text func([]byte) error, a *access) error {
+// boundaries and member starts, each with the 32 KiB window before it,
+// from every to accessMax bytes of text apart, by the size of the window
+// (unless the options set every).
+func scanGzip(in io.Reader, every int64, opts BuildOptions, text func([]byte) error, a *access) error {
 	pending := 0 // the first point whose end is not known yet
 	var zbuf bytes.Buffer
 	zw, _ := flate.NewWriter(&zbuf, flate.DefaultCompression)
+	next := int64(0) // the text offset from which the next point is kept
 	_, err := inflate.Scan(in, every, text, func(p inflate.Point) error {
+		if p.Out < next {
+			return nil
+		}
 		ap := accessPoint{in: p.In, out: p.Out, member: p.Member, winOff: int64(len(a.windows))}
 		if len(p.Window) > 0 {
 			zbuf.Reset()
@@ -79,6 +85,9 @@ func scanGzip(in io.Reader, every int64, _ BuildOptions, text func([]byte) error
 			a.windows = append(a.windows, zbuf.Bytes()...)
 		}
 		a.points = append(a.points, ap)
+		if opts.accessEvery == 0 {
+			next = p.Out + min(max(int64(ap.winLen)*windowCost, every), accessMax)
+		}
 		return nil
 	}, func(end int64) error {
 		for i := pending; i < len(a.points); i++ {

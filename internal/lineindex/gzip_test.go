@@ -9,6 +9,7 @@ import (
 	"errors"
 	"hash/crc32"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"testing"
@@ -154,7 +155,9 @@ func TestGzipAccessLayout(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if want := text[max(0, out-32768):out]; member == 0 && !bytes.Equal(window, want) {
+		// The window is the text before the point, where bytes that the
+		// stream after it never copies may be zero.
+		if want := text[max(0, out-32768):out]; member == 0 && (len(window) != len(want) || !prunedFrom(window, want)) {
 			t.Fatalf("point %d at %d: window of %d bytes, not the %d before it", i, out, len(window), len(want))
 		}
 		r := inflate.NewReader(f, int64(len(gz)), inflate.Point{In: in, Out: out, End: end, Window: window, Member: member == 1})
@@ -179,4 +182,57 @@ func shortOr(short, full int) int {
 		return short
 	}
 	return full
+}
+
+// prunedFrom tells whether window is want with some bytes zeroed.
+func prunedFrom(window, want []byte) bool {
+	for i, b := range window {
+		if b != 0 && b != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestGzipAccessSpacing: by default, access points lie from accessEvery to
+// accessMax apart, further where windows are larger, so that the windows
+// take about 1/windowCost of the text; the line table's checkpoints are
+// compressedSpacing apart.
+func TestGzipAccessSpacing(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds 40 MiB of text twice")
+	}
+	r := rand.New(rand.NewPCG(3, 3))
+	random := make([]byte, 20<<20) // printable noise: gzip finds little to copy
+	for i := range random {
+		random[i] = byte(' ' + r.IntN(95))
+		if r.IntN(100) == 0 {
+			random[i] = '\n'
+		}
+	}
+	logs := numberedLines(400_000, 40) // repeats much: windows stay large
+	for _, c := range []struct {
+		name string
+		text []byte
+	}{{"random", random}, {"logs", logs}} {
+		gz := gzipped(t, c.text, 6, 0)
+		ix := buildFile(t, testkit.WriteFile(t, t.TempDir(), "src.gz", gz), BuildOptions{Settle: noSettle})
+		a := ix.access
+		if ix.spacing != compressedSpacing {
+			t.Errorf("%s: checkpoint spacing %d, want %d", c.name, ix.spacing, compressedSpacing)
+		}
+		for i := 1; i < len(a.points); i++ {
+			gap := a.points[i].out - a.points[i-1].out
+			want := min(max(int64(a.points[i-1].winLen)*windowCost, accessEvery), accessMax)
+			// Scan offers a point every accessEvery, at a block boundary.
+			if gap < want || gap > want+accessEvery+256<<10 {
+				t.Errorf("%s: points %d and %d are %d apart after a window of %d bytes, want about %d", c.name, i-1, i, gap, a.points[i-1].winLen, want)
+			}
+		}
+		t.Logf("%s: %d bytes of text, %d points, %d bytes of windows", c.name, len(c.text), len(a.points), len(a.windows))
+		if len(a.points) < 3 || int64(len(a.windows)) > int64(len(c.text))/windowCost+32<<10 {
+			t.Errorf("%s: %d points, %d bytes of windows for %d bytes of text", c.name, len(a.points), len(a.windows), len(c.text))
+		}
+	}
 }

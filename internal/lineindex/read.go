@@ -72,9 +72,10 @@
 // The access section of a compressed source holds its access points,
 // places where decompression can start. For gzip (see package inflate)
 // they are the start of the file, then the first deflate block boundary,
-// or member start, after about every 4 MiB of text. A point inside a
-// member needs the 32 KiB of text before it (its window), stored
-// compressed with deflate.
+// or member start, after every 1 to 8 MiB of text (further apart where
+// windows are larger). A point inside a member needs the 32 KiB of text
+// before it (its window; bytes that the stream after the point never
+// copies are zero), stored compressed with deflate.
 //
 //	offset size field
 //	     0    4 number of access points P (at least 1: the start)
@@ -94,7 +95,7 @@
 //
 // For zstd (see package zframe) the points are frame starts, which need no
 // window: the first data frame of the file (after any skippable frames),
-// then the first non-empty frame that starts 4 MiB of text or more after
+// then the first non-empty frame that starts 1 MiB of text or more after
 // the point before. The section has the same layout, without windows (it
 // is 8+48*P bytes long); each point:
 //

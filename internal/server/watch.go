@@ -35,9 +35,12 @@ func (s *file) watch(ctx context.Context, first *os.File) {
 		}
 		lastErr = err.Error()
 	}
+	var again retry
 	if err := s.load(ctx, first, nil, true); err != nil {
+		was, _ := first.Stat()
 		first.Close()
 		fail(err)
+		again.failed(was, s.cfg.CheckInterval)
 	}
 	ticker := time.NewTicker(s.cfg.CheckInterval)
 	defer ticker.Stop()
@@ -61,18 +64,54 @@ func (s *file) watch(ctx context.Context, first *os.File) {
 		if d.gone != nil {
 			s.warnGone(g, d.gone)
 		}
-		if d.reason == "" {
+		if d.reason == "" || !again.due(s.path) {
 			continue
 		}
 		if lastErr == "" && d.how != extendIndex {
 			s.log.Info("loading the file again", "file", s.path, "reason", d.reason)
 		}
+		was, _ := os.Stat(s.path)
 		if err := s.reload(ctx, d.how); err != nil {
 			fail(err)
+			again.failed(was, s.cfg.CheckInterval)
 			continue
 		}
+		again = retry{}
 		lastErr = ""
 	}
+}
+
+// retry holds back a load that failed while the file stays as it was: a
+// corrupt 100 GB .gz would otherwise be decompressed anew at every check,
+// and at every request's poke. An unchanged file is tried again after a
+// wait that doubles from 8 check intervals up to maxRetryWait, for
+// failures that pass (a read error, memory short).
+type retry struct {
+	was  os.FileInfo // the file when the load that failed began; nil: none failed
+	next time.Time
+	wait time.Duration
+}
+
+const maxRetryWait = time.Minute
+
+// failed records a load that failed on the file was describes (nil if it
+// could not be seen).
+func (r *retry) failed(was os.FileInfo, interval time.Duration) {
+	r.wait = min(max(2*r.wait, 8*interval), maxRetryWait)
+	r.was, r.next = was, time.Now().Add(r.wait)
+}
+
+// due tells whether to load again: nothing failed, the path names another
+// file or the file changed since, or the wait is over.
+func (r *retry) due(path string) bool {
+	if r.was == nil {
+		return true
+	}
+	fi, err := os.Stat(path)
+	if err != nil || !os.SameFile(fi, r.was) || fi.Size() != r.was.Size() || !fi.ModTime().Equal(r.was.ModTime()) || fi.Mode() != r.was.Mode() {
+		return true
+	}
+	return !time.Now().Before(r.next)
 }
 
 // reloadHow says how the watcher loads the file again.
