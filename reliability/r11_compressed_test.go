@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // gzipBytes compresses data as one gzip member at level.
@@ -29,7 +31,19 @@ func gzipBytes(t *testing.T, data []byte, level int) []byte {
 	return b.Bytes()
 }
 
-// R11: hostile compressed input. Files that are not whole, valid gzip
+// zstdBytes compresses data as one zstd frame with a content checksum.
+func zstdBytes(t *testing.T, data []byte) []byte {
+	t.Helper()
+	zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderCRC(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zw.Close()
+	return zw.EncodeAll(data, nil)
+}
+
+// R11: hostile compressed input. Files that are not whole, valid gzip or
+// zstd
 // (cut anywhere, a byte flipped, a bad CRC-32 or length, garbage after the
 // last member) are refused by every tool with the reason, and lined
 // answers 503 for them while it keeps serving its other files; a flip that
@@ -78,39 +92,64 @@ func TestR11HostileCompressed(t *testing.T) {
 		cases = append(cases, broken{fmt.Sprintf("flip-%d-at-%d", i, at), flip(at, byte(1)<<r.IntN(8))})
 	}
 	cases = append(cases, broken{"flip-in-mtime", flip(5, 0x40)}) // valid: no checksum covers MTIME
-	refused, exact := 0, 0
 	var refusedFiles []string
-	for _, c := range cases {
-		file := writeFile(t, dir, c.name+".gz", c.data)
-		g := runTool(t, dir, "getline", nil, file, "1", "20001", "25000")
-		want := bytes.Join([][]byte{splitLines(text)[0], splitLines(text)[20000], splitLines(text)[24999]}, nil)
-		switch {
-		case g.code == 0 && bytes.Equal(g.stdout, want):
-			exact++
-			continue
-		case g.code == 0:
-			t.Errorf("%s: getline printed wrong bytes: %.120q", c.name, g.stdout)
-			continue
-		case g.code != 2 || len(g.stdout) != 0 || !strings.Contains(string(g.stderr), "not a valid gzip file"):
-			t.Errorf("%s: getline exit %d, stdout %d bytes, stderr %q; want 2, nothing, the reason", c.name, g.code, len(g.stdout), g.stderr)
-			continue
+	want := bytes.Join([][]byte{splitLines(text)[0], splitLines(text)[20000], splitLines(text)[24999]}, nil)
+	// refuse checks each broken file of one format (ext; the reason its
+	// refusals give) and returns how many were refused and how many were
+	// still valid and served exact.
+	refuse := func(ext, reason string, cases []broken) (refused, exact int) {
+		for _, c := range cases {
+			file := writeFile(t, dir, c.name+ext, c.data)
+			g := runTool(t, dir, "getline", nil, file, "1", "20001", "25000")
+			switch {
+			case g.code == 0 && bytes.Equal(g.stdout, want):
+				exact++
+				continue
+			case g.code == 0:
+				t.Errorf("%s%s: getline printed wrong bytes: %.120q", c.name, ext, g.stdout)
+				continue
+			case g.code != 2 || len(g.stdout) != 0 || !strings.Contains(string(g.stderr), reason):
+				t.Errorf("%s%s: getline exit %d, stdout %d bytes, stderr %q; want 2, nothing, the reason", c.name, ext, g.code, len(g.stdout), g.stderr)
+				continue
+			}
+			refused++
+			m := runTool(t, dir, "mkindex", nil, file)
+			if m.code != 1 || !strings.Contains(string(m.stderr), reason) {
+				t.Errorf("%s%s: mkindex exit %d, stderr %q; want 1 and the reason", c.name, ext, m.code, m.stderr)
+			}
+			if _, err := os.Stat(file + ".idx"); err == nil {
+				t.Errorf("%s%s: mkindex left an index", c.name, ext)
+			}
+			if len(refusedFiles) < 6 {
+				refusedFiles = append(refusedFiles, file)
+			}
 		}
-		refused++
-		m := runTool(t, dir, "mkindex", nil, file)
-		if m.code != 1 || !strings.Contains(string(m.stderr), "not a valid gzip file") {
-			t.Errorf("%s: mkindex exit %d, stderr %q; want 1 and the reason", c.name, m.code, m.stderr)
-		}
-		if _, err := os.Stat(file + ".idx"); err == nil {
-			t.Errorf("%s: mkindex left an index", c.name)
-		}
-		if len(refusedFiles) < 6 {
-			refusedFiles = append(refusedFiles, file)
-		}
+		return refused, exact
 	}
+	refused, exact := refuse(".gz", "not a valid gzip file", cases)
 	if c := cases[len(cases)-1]; exact == 0 {
 		t.Errorf("%s: a valid file was not served", c.name)
 	}
 	report = append(report, fmt.Sprintf("%d broken .gz files refused by getline (exit 2) and mkindex (exit 1) with the reason, %d still valid served exact, 0 wrong", refused, exact))
+
+	// The same for zstd: two frames with checksums.
+	zgood := append(zstdBytes(t, text[:split]), zstdBytes(t, text[split:])...)
+	zcut := func(n int) []byte { return bytes.Clone(zgood[:n]) }
+	zflip := func(i int, bit byte) []byte { b := bytes.Clone(zgood); b[i] ^= bit; return b }
+	zcases := []broken{
+		{"cut-in-frame-header", zcut(5)}, // 3 bytes would not be zstd but a plain file
+		{"cut-in-data", zcut(len(zgood) / 3)},
+		{"cut-in-checksum", zcut(len(zgood) - 2)},
+		{"bad-checksum", zflip(len(zgood)-1, 0x01)},
+		{"garbage-after", append(bytes.Clone(zgood), "not zstd\n"...)},
+		{"zeros-after", append(bytes.Clone(zgood), make([]byte, 512)...)},
+	}
+	for i := range pick(8, 32, 128) {
+		at := 4 + r.IntN(len(zgood)-4)
+		zcases = append(zcases, broken{fmt.Sprintf("flip-%d-at-%d", i, at), zflip(at, byte(1)<<r.IntN(8))})
+	}
+	zrefused, zexact := refuse(".zst", "not a valid zstd file", zcases)
+	report = append(report, fmt.Sprintf("%d broken .zst files refused the same way, %d still valid served exact, 0 wrong", zrefused, zexact))
 
 	// lined: the broken files answer 503 and are not retried while they do
 	// not change; a good file beside them is served.
@@ -238,15 +277,15 @@ func TestR11HostileCompressed(t *testing.T) {
 	longText := append([]byte("first\n"), bytes.Repeat([]byte("0123456789abcdef"), long/16)...)
 	longText = append(longText, "\nlast\n"...)
 	lf := writeFile(t, dir, "long.gz", gzipBytes(t, longText, 6))
-	want := splitLines(longText)
+	longLines := splitLines(longText)
 	if m := runTool(t, dir, "mkindex", nil, lf); m.code != 0 {
 		t.Fatalf("mkindex long.gz: exit %d, %q", m.code, m.stderr)
 	}
 	var peak int64
 	for n := 1; n <= 3; n++ {
 		g := runTool(t, dir, "getline", nil, lf, strconv.Itoa(n))
-		if g.code != 0 || !bytes.Equal(g.stdout, want[n-1]) {
-			t.Errorf("getline long.gz %d: exit %d, %d bytes (want %d), stderr %q", n, g.code, len(g.stdout), len(want[n-1]), g.stderr)
+		if g.code != 0 || !bytes.Equal(g.stdout, longLines[n-1]) {
+			t.Errorf("getline long.gz %d: exit %d, %d bytes (want %d), stderr %q", n, g.code, len(g.stdout), len(longLines[n-1]), g.stderr)
 		}
 		peak = max(peak, g.maxRSS)
 	}
@@ -261,7 +300,7 @@ func TestR11HostileCompressed(t *testing.T) {
 		t.Fatal(err)
 	}
 	for n := 1; n <= 3; n++ {
-		if err := getExact(k, n, want[n-1]); err != nil {
+		if err := getExact(k, n, longLines[n-1]); err != nil {
 			t.Errorf("lined long.gz line %d: %v", n, err)
 		}
 	}
