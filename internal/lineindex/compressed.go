@@ -67,12 +67,6 @@ const (
 	windowCost  = 2048
 )
 
-// compressedSpacing is the checkpoint spacing of a compressed source's
-// line table, unless the options set one: finding a line decompresses far
-// more than it scans, so denser checkpoints would only make the index
-// larger.
-const compressedSpacing = 256 << 10
-
 // accessPoint is a place in a compressed source where decompression can
 // start. For gzip it is an inflate.Point, with its window stored,
 // compressed, in the access section; for zstd, a frame start (see the
@@ -242,7 +236,6 @@ type decoder interface {
 // buildCompressed indexes the compressed file src (size bytes) of
 // encoding enc: its text, decompressed once, and its access points.
 func buildCompressed(ctx context.Context, src io.ReaderAt, size int64, modTime time.Time, enc byte, opts BuildOptions) (*Index, error) {
-	opts.Spacing = cmp.Or(opts.Spacing, compressedSpacing)
 	spacing, err := opts.spacing()
 	if err != nil {
 		return nil, err
