@@ -142,13 +142,18 @@ func buildError(err error) error {
 	return err
 }
 
-// describeIndex says what an index holds and where: lines, source size,
-// index size and its share of the source.
+// describeIndex says what an index holds and where: lines, text size (and
+// the file's, if compressed), index size and its share of the file.
 func describeIndex(ix *lineindex.Index, path string) string {
+	format, size := ix.Compressed()
 	share := 0.0
-	if ix.Size() > 0 {
-		share = 100 * float64(ix.EncodedLen()) / float64(ix.Size())
+	if size > 0 {
+		share = 100 * float64(ix.EncodedLen()) / float64(size)
+	}
+	text := lineindex.SizeString(ix.Size())
+	if format != "" {
+		text += fmt.Sprintf(" of text in a %s %s file", lineindex.SizeString(size), format)
 	}
 	return fmt.Sprintf("%d lines, %s, index %s (%.3f%%) at %s",
-		ix.Lines(), lineindex.SizeString(ix.Size()), lineindex.SizeString(ix.EncodedLen()), share, path)
+		ix.Lines(), text, lineindex.SizeString(ix.EncodedLen()), share, path)
 }

@@ -331,6 +331,19 @@ func (ix *Index) Lines() int64 { return ix.lines }
 // it is compressed).
 func (ix *Index) Size() int64 { return ix.text }
 
+// Compressed returns the format of a compressed source ("gzip" or "zstd")
+// and the source's own size in bytes; "" and the text's size if the source
+// is not compressed.
+func (ix *Index) Compressed() (format string, size int64) {
+	switch ix.encoding {
+	case gzipSource:
+		return "gzip", ix.size
+	case zstdSource:
+		return "zstd", ix.size
+	}
+	return "", ix.text
+}
+
 // ModTime returns the modification time the source had when it was indexed.
 func (ix *Index) ModTime() time.Time { return time.Unix(0, ix.modTime) }
 
