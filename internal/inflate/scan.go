@@ -72,7 +72,7 @@ const (
 // A point inside a member is reported once the output has gone 32 KiB past
 // it (or its member has ended), when no later match can reach back into its
 // window: the bytes of the window that no match after the point copied are
-// zero. In text that repeats little most of the window is. A point that
+// zero: in text that repeats little, most of the window is. A point that
 // another follows within 32 KiB keeps its whole window.
 //
 // Scan verifies each member's header (magic, CM=8, no reserved flags, the
