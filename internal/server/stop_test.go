@@ -198,8 +198,7 @@ func TestHugeLineBoundedMemory(t *testing.T) {
 // A client that reads a long line slowly but steadily gets all of it, even
 // though that takes far longer than the write timeout: each write gets the
 // timeout anew.
-func TestSlowReaderGetsLongLine(t *testing.T) {
-	t.Parallel()
+func TestSlowReaderGetsLongLine(t *testing.T) { // not parallel: see TestServedWhileGrowing
 	const size = 16 << 20
 	file, sum := bigLine(t, size)
 	ts := startServerOn(t, file, func(s *Server) { s.cfg.WriteTimeout = 300 * time.Millisecond })
