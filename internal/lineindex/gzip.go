@@ -25,8 +25,15 @@ func checkGzipPoint(i int, p accessPoint, size int64) error {
 	return nil
 }
 
-// window returns the window of point i, decompressed into buf.
-func (a *access) window(i int, buf []byte) ([]byte, error) {
+// windowInflater decompresses the stored windows of access points; a
+// decoder keeps one, which would otherwise be garbage at every restart.
+type windowInflater struct {
+	in bytes.Reader
+	fr io.ReadCloser
+}
+
+// window returns the window of point i, decompressed into buf by z.
+func (a *access) window(i int, buf []byte, z *windowInflater) ([]byte, error) {
 	p := a.points[i]
 	if p.winLen == 0 {
 		return buf[:0], nil
@@ -35,12 +42,16 @@ func (a *access) window(i int, buf []byte) ([]byte, error) {
 	if crc32.Checksum(w, castagnoli) != p.winCRC {
 		return nil, ErrIndexChanged
 	}
-	fr := flate.NewReader(bytes.NewReader(w))
-	defer fr.Close()
-	n, err := io.ReadFull(fr, buf[:cap(buf)])
+	z.in.Reset(w)
+	if z.fr == nil {
+		z.fr = flate.NewReader(&z.in)
+	} else if err := z.fr.(flate.Resetter).Reset(&z.in, nil); err != nil {
+		return nil, err
+	}
+	n, err := io.ReadFull(z.fr, buf[:cap(buf)])
 	if err == nil {
 		var one [1]byte
-		if _, err = io.ReadFull(fr, one[:]); err == nil {
+		if _, err = io.ReadFull(z.fr, one[:]); err == nil {
 			err = errors.New("window longer than 32 KiB")
 		}
 	}
@@ -50,9 +61,10 @@ func (a *access) window(i int, buf []byte) ([]byte, error) {
 	return buf[:n], nil
 }
 
-// inflatePoint returns point i as inflate takes it, with its window in buf.
-func (a *access) inflatePoint(i int, buf []byte) (inflate.Point, error) {
-	w, err := a.window(i, buf)
+// inflatePoint returns point i as inflate takes it, with its window in
+// buf, decompressed by z.
+func (a *access) inflatePoint(i int, buf []byte, z *windowInflater) (inflate.Point, error) {
+	w, err := a.window(i, buf, z)
 	if err != nil {
 		return inflate.Point{}, err
 	}
@@ -110,6 +122,7 @@ type gzipDecoder struct {
 	a      *access
 	r      *inflate.Reader
 	window []byte
+	z      windowInflater
 }
 
 func newGzipDecoder(src io.ReaderAt, size int64, a *access) decoder {
@@ -117,7 +130,7 @@ func newGzipDecoder(src io.ReaderAt, size int64, a *access) decoder {
 }
 
 func (d *gzipDecoder) reset(i int) error {
-	p, err := d.a.inflatePoint(i, d.window)
+	p, err := d.a.inflatePoint(i, d.window, &d.z)
 	if err != nil {
 		return err
 	}
