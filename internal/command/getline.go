@@ -70,7 +70,7 @@ func getlineAction(c *cli.Context) error {
 
 	defer l.Index.Close()
 	p := &printer{
-		name: name, src: l.Index.Source(f), ix: l.Index, stderr: c.App.ErrWriter,
+		name: name, src: l.Index.Source(f, lineindex.SourceOptions{}), ix: l.Index, stderr: c.App.ErrWriter,
 		out: bufio.NewWriterSize(c.App.Writer, 64<<10),
 		buf: make([]byte, 64<<10),
 	}

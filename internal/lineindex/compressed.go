@@ -7,8 +7,10 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
+	"runtime"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -273,41 +275,57 @@ func buildCompressed(ctx context.Context, src io.ReaderAt, size int64, modTime t
 	return ix, nil
 }
 
-// compressedText reads the text of a compressed source: from the access
-// point before each read, or on from where the last read ended, which a
-// run of reads through a line, or a range of lines, does.
+// compressedText reads the text of a compressed source: each block from
+// the cache if it holds it, else from a decoder, restarted at the access
+// point before the read, or going on from where a read ended, which a run
+// of reads through a line, or a range of lines, does.
 //
-// At most maxCursors decoders exist for a text, idle or reading: a read
-// waits for one. A zstd decoder holds its frame's window (up to
-// maxZstdWindow), so this bounds the memory of a server under any load;
-// decoding is work for the CPU, which has no more cores to give anyway.
+// A text has as many decoders, idle or reading, as Go runs goroutines at
+// once (GOMAXPROCS), from 2 to maxCursors: a read that must decompress
+// waits for one. More could not decode at once, and a zstd decoder holds
+// its frame's window (up to maxZstdWindow), so this bounds the memory of a
+// server under any load.
 type compressedText struct {
-	text  int64 // of the text
+	id    uint64 // names the text's blocks in the cache
+	text  int64  // of the text
 	a     *access
 	open  func() decoder
-	slots chan struct{} // one per cursor reading
+	cache *BlockCache
+	stats *DecompressStats
+	slots chan struct{} // one per cursor reading; its capacity is the most cursors
 	mu    sync.Mutex
 	idle  []*cursor // positioned decoders, the most recently used last
 }
 
 // cursor is a decoder positioned at pos in the text.
 type cursor struct {
-	d    decoder
-	pos  int64
+	d   decoder
+	pos int64
+	// run is the text read on from where the cursor last had to be
+	// moved to (restarted, or skipped forward): a long run is a long
+	// line or range streaming through.
+	run  int64
 	skip []byte
 }
 
-// maxCursors is how many decoders a text keeps, and reads at once.
+// maxCursors is the most decoders a text keeps, and reads at once.
 const maxCursors = 4
 
-func newCompressedText(src io.ReaderAt, ix *Index) *compressedText {
+// textIDs numbers the compressed texts, for their blocks' keys: a file
+// indexed again is a new text, whose blocks are not its old version's.
+var textIDs atomic.Uint64
+
+func newCompressedText(src io.ReaderAt, ix *Index, o SourceOptions) *compressedText {
 	c := codecs[ix.encoding]
 	size, a := ix.size, ix.access
 	return &compressedText{
+		id:    textIDs.Add(1),
 		text:  ix.text,
 		a:     a,
 		open:  func() decoder { return c.decoder(src, size, a) },
-		slots: make(chan struct{}, maxCursors),
+		cache: o.Cache,
+		stats: cmp.Or(o.Stats, new(DecompressStats)),
+		slots: make(chan struct{}, min(max(runtime.GOMAXPROCS(0), 2), maxCursors)),
 	}
 }
 
@@ -315,32 +333,132 @@ func (t *compressedText) ReadAt(p []byte, off int64) (int, error) {
 	if off >= t.text {
 		return 0, io.EOF
 	}
+	want := len(p)
+	p = p[:min(int64(len(p)), t.text-off)]
+	n := 0
+	for n < len(p) {
+		pos := off + int64(n)
+		b := t.blockAt(pos)
+		if m := t.cache.get(b.key, int(pos-b.key.start), p[n:]); m > 0 {
+			t.stats.Hits.Add(1)
+			n += m
+			continue
+		}
+		if t.cache != nil {
+			t.stats.Misses.Add(1)
+		}
+		m, err := t.decode(p[n:], pos, b)
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	if n < want {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+// textBlock is a block of the text: the key of its first byte, its
+// length, and the access point before it.
+type textBlock struct {
+	key   blockKey
+	len   int
+	point int
+}
+
+// blockAt returns the block that holds text offset pos.
+func (t *compressedText) blockAt(pos int64) textBlock {
+	i := t.a.find(pos)
+	from := t.a.points[i].out
+	bs := t.cache.blockLen()
+	start := from + (pos-from)/bs*bs
+	end := t.text
+	if i+1 < len(t.a.points) {
+		end = t.a.points[i+1].out
+	}
+	return textBlock{key: blockKey{t.id, start}, len: int(min(end-start, bs)), point: i}
+}
+
+// decode reads into p the text from pos, in block b: the whole block into
+// a slot of the cache, of which what p takes, or, with no slot, straight
+// into p.
+func (t *compressedText) decode(p []byte, pos int64, b textBlock) (int, error) {
 	t.slots <- struct{}{}
 	defer func() { <-t.slots }()
-	c, err := t.cursorAt(off)
+	slot, mem := int32(-1), []byte(nil)
+	if !t.streaming(pos) {
+		slot, mem = t.cache.reserve()
+	}
+	from, keepFrom := pos, pos
+	if slot >= 0 {
+		from, keepFrom = b.key.start, b.key.start
+		if next := b.key.start + int64(b.len); next < t.text && t.cache.holds(t.blockAt(next).key) {
+			// The read goes backwards, it seems: the blocks before
+			// this one are likely read next.
+			keepFrom -= t.cache.Size() / 2
+		}
+	}
+	c, err := t.cursorAt(from, b.point, keepFrom)
 	if err != nil {
+		t.cache.release(slot)
 		return 0, err
 	}
+	if slot < 0 {
+		n, err := t.read(c, p)
+		if err == nil {
+			t.put(c)
+		}
+		return n, err
+	}
+	mem = mem[:b.len]
+	if _, err := t.read(c, mem); err != nil {
+		t.cache.release(slot)
+		return 0, err
+	}
+	n := copy(p, mem[pos-b.key.start:])
+	t.cache.publish(slot, b.key, b.len)
+	t.put(c)
+	return n, nil
+}
+
+// streaming tells whether a read at pos goes on from a cursor that has
+// read more than an eighth of the cache without a break: the rest of a
+// long line or range streams past the cache, which would otherwise trade
+// the blocks that other reads find for ones read once.
+func (t *compressedText) streaming(pos int64) bool {
+	if t.cache == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, c := range t.idle {
+		if c.pos == pos && c.run > t.cache.Size()/8 {
+			return true
+		}
+	}
+	return false
+}
+
+// read fills p from c's decoder. A cursor whose read fails is dropped: its
+// decoder is in error.
+func (t *compressedText) read(c *cursor, p []byte) (int, error) {
 	n, err := io.ReadFull(c.d, p)
 	c.pos += int64(n)
-	switch {
-	case err == io.ErrUnexpectedEOF || err == io.EOF:
-		err = io.EOF
-	case err != nil:
-		return n, err // c is dropped: its decoder is in error
+	c.run += int64(n)
+	t.stats.Bytes.Add(int64(n))
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = ErrMismatch // the text ends before the index says
 	}
-	t.put(c)
 	return n, err
 }
 
-// cursorAt returns a decoder positioned at text offset off: an idle one
-// at or before off, past the access point before off, or else the least
-// recently used, or a new one, restarted at that point.
-func (t *compressedText) cursorAt(off int64) (*cursor, error) {
-	i := t.a.find(off)
-	if i < 0 {
-		return nil, io.EOF
-	}
+// cursorAt returns a decoder positioned at text offset off, after access
+// point i: an idle one at or before off, past the point, or else the
+// least recently used, or a new one, restarted at the point. On its way it
+// keeps in the cache the whole blocks it passes from keepFrom on that the
+// cache does not hold yet.
+func (t *compressedText) cursorAt(off int64, i int, keepFrom int64) (*cursor, error) {
 	start := t.a.points[i].out
 	t.mu.Lock()
 	var c *cursor
@@ -364,25 +482,52 @@ func (t *compressedText) cursorAt(off int64) (*cursor, error) {
 		if err := c.d.reset(i); err != nil {
 			return nil, err
 		}
-		c.pos = start
+		c.pos, c.run = start, 0
 	}
+	moved := c.pos != off
+	bs := t.cache.blockLen()
 	for c.pos < off {
-		n, err := c.d.Read(c.skip[:min(int64(len(c.skip)), off-c.pos)])
-		c.pos += int64(n)
-		if err != nil {
-			if err == io.EOF {
-				return nil, ErrMismatch // the text ends before the index says
+		inBlock := (c.pos - start) % bs
+		if inBlock == 0 && c.pos >= keepFrom && off-c.pos >= bs {
+			if kept, err := t.keep(c); err != nil {
+				return nil, err
+			} else if kept {
+				continue
 			}
+		}
+		if _, err := t.read(c, c.skip[:min(int64(len(c.skip)), off-c.pos, bs-inBlock)]); err != nil {
 			return nil, err
 		}
 	}
+	if moved {
+		c.run = 0
+	}
 	return c, nil
+}
+
+// keep reads the whole block at c into the cache, unless it holds it
+// already or has no slot free, and tells whether it did.
+func (t *compressedText) keep(c *cursor) (bool, error) {
+	k := blockKey{t.id, c.pos}
+	if t.cache.holds(k) {
+		return false, nil
+	}
+	slot, mem := t.cache.reserve()
+	if slot < 0 {
+		return false, nil
+	}
+	if _, err := t.read(c, mem); err != nil {
+		t.cache.release(slot)
+		return false, err
+	}
+	t.cache.publish(slot, k, len(mem))
+	return true, nil
 }
 
 func (t *compressedText) put(c *cursor) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.idle) == maxCursors {
+	if len(t.idle) == cap(t.slots) {
 		t.idle = append(t.idle[:0], t.idle[1:]...)
 	}
 	t.idle = append(t.idle, c)

@@ -471,7 +471,7 @@ func TestRenumberingKeepingTimes(t *testing.T) {
 	cur[from], cur[to] = cur[to], cur[from]
 	path := testkit.WriteFile(t, t.TempDir(), "src", orig)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
-	src := ix.Source(openFile(t, path))
+	src := ix.Source(openFile(t, path), SourceOptions{})
 	for _, unwritten := range []func() bool{nil, func() bool { return false }} {
 		src.Unwritten = unwritten
 		if got := src.State(); got != Same {
@@ -588,7 +588,7 @@ func TestRunsCopiedByTheKernel(t *testing.T) {
 	lines := int64(len(ref))
 	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle, Spacing: 512})
-	src := ix.Source(openFile(t, path))
+	src := ix.Source(openFile(t, path), SourceOptions{})
 	buf := make([]byte, 4096)
 	r := rand.New(rand.NewPCG(5, 5))
 	ranges := [][2]int64{{1, lines}, {2, lines - 1}, {1, math.MaxInt64}}

@@ -11,3 +11,8 @@ import (
 func mmap(*os.File, int64, int) ([]byte, error) { return nil, errors.ErrUnsupported }
 
 func munmap([]byte) error { return nil }
+
+// mapAnon allocates n bytes in the heap: there is no mmap here.
+func mapAnon(n int) ([]byte, error) { return make([]byte, n), nil }
+
+func unmapAnon([]byte) {}

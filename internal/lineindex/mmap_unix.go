@@ -26,3 +26,10 @@ func mmap(f *os.File, off int64, length int) (mem []byte, err error) {
 }
 
 func munmap(b []byte) error { return syscall.Munmap(b) }
+
+// mapAnon maps n bytes of private memory, zero, outside Go's heap.
+func mapAnon(n int) ([]byte, error) {
+	return syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+}
+
+func unmapAnon(b []byte) { syscall.Munmap(b) }

@@ -46,13 +46,14 @@ type Source struct {
 	mu               sync.Mutex // one check of a stamp at a time
 }
 
-// Source returns f, the file ix describes, read as ix's version. The
-// caller keeps f open while the Source is in use: the Source keeps f's
-// descriptor number, which another file could take once f is closed.
-func (ix *Index) Source(f *os.File) *Source {
+// Source returns f, the file ix describes, read as ix's version; a
+// compressed file's reads share what o says. The caller keeps f open while
+// the Source is in use: the Source keeps f's descriptor number, which
+// another file could take once f is closed.
+func (ix *Index) Source(f *os.File, o SourceOptions) *Source {
 	s := &Source{f: f, fd: int(f.Fd()), text: f, ix: ix, st: ix.stamp}
 	if ix.access != nil {
-		s.text = newCompressedText(f, ix)
+		s.text = newCompressedText(f, ix, o)
 	}
 	return s
 }

@@ -23,7 +23,7 @@ func TestSourceRefusesAChangedFile(t *testing.T) {
 	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	f := openFile(t, path)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
-	src := ix.Source(f)
+	src := ix.Source(f, SourceOptions{})
 	buf := make([]byte, 4096)
 	if got, err := readLine(ix, src, 10, buf); err != nil || !bytes.Equal(got, naiveLines(data)[9]) {
 		t.Fatalf("line 10 before the change: %q, %v", got, err)
@@ -79,7 +79,7 @@ func TestAppendStampsBeforeItGrows(t *testing.T) {
 		t.Parallel()
 		path := testkit.WriteFile(t, t.TempDir(), "src", data)
 		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
-		src := ix.Source(openFile(t, path))
+		src := ix.Source(openFile(t, path), SourceOptions{})
 		appended := heldUpAppend(t, path)
 		if st := src.State(); st != Grown {
 			t.Errorf("State while an append is held up before its first byte: %d, want Grown (%d)", st, Grown)
@@ -112,7 +112,7 @@ func TestAppendStampsBeforeItGrows(t *testing.T) {
 		t.Parallel()
 		path := testkit.WriteFile(t, t.TempDir(), "src", data)
 		ix := buildFile(t, path, BuildOptions{Settle: noSettle})
-		src := ix.Source(openFile(t, path))
+		src := ix.Source(openFile(t, path), SourceOptions{})
 		later := time.Now().Add(time.Second)
 		if err := os.Chtimes(path, later, later); err != nil {
 			t.Fatal(err)
@@ -140,13 +140,13 @@ func TestWriteToCutWhenTheFileChanges(t *testing.T) {
 	path := testkit.WriteFile(t, t.TempDir(), "src", data)
 	f := openFile(t, path)
 	ix := buildFile(t, path, BuildOptions{Settle: noSettle})
-	line, err := ix.Find(ix.Source(f), 2, make([]byte, 64<<10))
+	line, err := ix.Find(ix.Source(f, SourceOptions{}), 2, make([]byte, 64<<10))
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Behind the reader and ahead of it, as in the report.
 	sink, out := testkit.RewritingWriter(t, path, 1<<20, 1000, 6<<20)
-	n, err := line.WriteTo(sink, ix.Source(f))
+	n, err := line.WriteTo(sink, ix.Source(f, SourceOptions{}))
 	if !errors.Is(err, ErrMismatch) || n >= line.Length {
 		t.Fatalf("WriteTo while the line changed: %d of %d bytes, %v; want it cut with ErrMismatch", n, line.Length, err)
 	}
@@ -179,7 +179,7 @@ func TestStatusOnlyChange(t *testing.T) {
 		return l
 	}
 	first := load()
-	src := first.Index.Source(openFile(t, path))
+	src := first.Index.Source(openFile(t, path), SourceOptions{})
 	unwritten := true
 	src.Unwritten = func() bool { return unwritten }
 	changes := []struct {
@@ -223,7 +223,7 @@ func TestStatusOnlyChange(t *testing.T) {
 		t.Errorf("chmod, writes not known: Source.State = %v, want Changed", got)
 	}
 	// A sampled byte changed, the times put back: a change, not a chmod.
-	src = load().Index.Source(openFile(t, path))
+	src = load().Index.Source(openFile(t, path), SourceOptions{})
 	src.Unwritten = func() bool { return true }
 	changeKeepingTime(t, path, 10, data[10]^0x20)
 	if got := src.State(); got != Changed {

@@ -566,7 +566,7 @@ func TestIndexOfAnotherFile(t *testing.T) {
 		t.Fatalf("Load of B with A's index: %+v, %v; want rebuilt", l, err)
 	}
 	checkAllLines(t, l.Index, b, make([]byte, 4096))
-	if got, err := readLine(l.Index, l.Index.Source(fb), 329, make([]byte, 4096)); err != nil || !bytes.Equal(got, naiveLines(b)[328]) {
+	if got, err := readLine(l.Index, l.Index.Source(fb, SourceOptions{}), 329, make([]byte, 4096)); err != nil || !bytes.Equal(got, naiveLines(b)[328]) {
 		t.Errorf("line 329 of B: %q, %v", got, err)
 	}
 }

@@ -76,7 +76,7 @@ func (s *file) load(ctx context.Context, f *os.File, distrust error, save bool) 
 		s.log.Info("indexed", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
 	}
-	s.install(newGeneration(f, ix, l.Path, s.unwritten(m)))
+	s.install(newGeneration(f, ix, l.Path, s.sourceOptions(), s.unwritten(m)))
 	s.log.Info("serving", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.srv.addr, "took", time.Since(start).Round(time.Microsecond))
 	return nil
@@ -99,4 +99,10 @@ func (s *file) progressText() string {
 // not been written to since.
 func (s *file) unwritten(m mark) func() bool {
 	return func() bool { return s.notes.unwritten(m) }
+}
+
+// sourceOptions are what the reads of the file's text share: the server's
+// block cache, and the file's counts.
+func (s *file) sourceOptions() lineindex.SourceOptions {
+	return lineindex.SourceOptions{Cache: s.srv.cache, Stats: &s.decompressed}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -64,6 +65,12 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lined_http_open_connections", Help: "HTTP connections open now.",
 		}, func() float64 { return float64(s.conns.Load()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lined_block_cache_size_bytes", Help: "Bytes of decompressed text the block cache can hold, for every compressed file (0: no cache).",
+		}, func() float64 { return float64(s.cache.Size()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "lined_block_cache_bytes", Help: "Bytes of decompressed text the block cache holds now.",
+		}, func() float64 { return float64(s.cache.Held()) }),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -73,6 +80,14 @@ func newMetrics(s *Server) *metrics {
 			builds: builds.WithLabelValues(f.name), extends: extends.WithLabelValues(f.name),
 			served: served.WithLabelValues(f.name), ranges: ranges.WithLabelValues(f.name),
 		}
+		count := func(name, help string, n *atomic.Int64) prometheus.Collector {
+			return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: prometheus.Labels{"file": f.name}},
+				func() float64 { return float64(n.Load()) })
+		}
+		reg.MustRegister(
+			count("lined_block_cache_hits_total", "Blocks of a compressed file's text found in the block cache.", &f.decompressed.Hits),
+			count("lined_block_cache_misses_total", "Blocks of a compressed file's text not found in the block cache, and decompressed.", &f.decompressed.Misses),
+			count("lined_decompressed_bytes_total", "Bytes of a compressed file's text decompressed to answer requests (not to index it): read, or passed on the way from an access point.", &f.decompressed.Bytes))
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "lined_ready", Help: "1 when the file's lines are served, 0 while it is indexed or the server stops.",
 			ConstLabels: prometheus.Labels{"file": f.name},

@@ -51,6 +51,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/lined/lined/internal/lineindex"
 )
 
 // Config tunes a Server. Zero durations take the defaults shown.
@@ -80,10 +82,17 @@ type Config struct {
 	// MaxRange is the most lines one request N-M may ask for; wider is
 	// 400. 0: DefaultMaxRange.
 	MaxRange int64
+	// BlockCache is how many bytes of decompressed text the compressed
+	// files keep, all together (see lineindex.BlockCache): 0 means
+	// DefaultBlockCache, less than one block none.
+	BlockCache int64
 }
 
 // DefaultMaxRange is Config.MaxRange's default.
 const DefaultMaxRange = 10_000
+
+// DefaultBlockCache is Config.BlockCache's default.
+const DefaultBlockCache = 8 << 20
 
 func (c *Config) setDefaults() {
 	def := func(d *time.Duration, v time.Duration) {
@@ -103,6 +112,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxRange == 0 {
 		c.MaxRange = DefaultMaxRange
+	}
+	if c.BlockCache == 0 {
+		c.BlockCache = DefaultBlockCache
 	}
 	if c.Open == nil {
 		c.Open = os.Open
@@ -133,8 +145,9 @@ type Server struct {
 	cacheControl []string // header value, nil for none
 	metrics      *metrics
 	date         dateCache
-	files        []*file          // in the order given
-	byName       map[string]*file // by base name
+	cache        *lineindex.BlockCache // nil: none
+	files        []*file               // in the order given
+	byName       map[string]*file      // by base name
 
 	addr     string      // where Run listens, for the log
 	draining atomic.Bool // stopping: Connection: close, /readyz 503
@@ -163,6 +176,8 @@ type file struct {
 		settling    atomic.Bool // waiting for the file to settle first
 	}
 
+	decompressed lineindex.DecompressStats // of its compressed text, by every generation
+
 	saved time.Time // when the watcher last saved an extended index
 	notes *notes    // what inotify says of the file; set by Run unless set
 
@@ -183,6 +198,16 @@ func New(cfg Config, files []File) (*Server, error) {
 	if cfg.CacheControl != "" {
 		s.cacheControl = []string{cfg.CacheControl}
 	}
+	cache, err := lineindex.NewBlockCache(cfg.BlockCache)
+	if err != nil {
+		for _, f := range files {
+			if f.F != nil {
+				f.F.Close()
+			}
+		}
+		return nil, fmt.Errorf("cannot make a block cache of %s: %v", lineindex.SizeString(cfg.BlockCache), err)
+	}
+	s.cache = cache
 	for _, f := range files {
 		name := filepath.Base(f.Path)
 		if other, ok := s.byName[name]; ok {

@@ -232,7 +232,7 @@ func (s *file) extend(ctx context.Context) error {
 	} else {
 		index = g.index // the saved index, which a restart extends
 	}
-	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.unwritten(m)))
+	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.sourceOptions(), s.unwritten(m)))
 	s.metrics.extended()
 	s.log.Debug("the file grew: index extended", "file", s.path, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
 	return nil

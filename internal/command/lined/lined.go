@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -48,6 +49,7 @@ func App() *cli.App {
 			command.SettleFlag(),
 			&cli.IntFlag{Name: "workers", Usage: "`N` CPUs to use (GOMAXPROCS); 0: all", EnvVars: []string{"LINED_WORKERS", "NUM_OF_WORKERS"}},
 			&cli.Int64Flag{Name: "max-range", Value: server.DefaultMaxRange, Usage: "the most lines one request /lines/N-M may ask for (`N`); wider is 400", EnvVars: []string{"LINED_MAX_RANGE"}},
+			&cli.StringFlag{Name: "block-cache", Value: "8MiB", Usage: "keep up to `SIZE` (bytes, or with K, M or G: 64K, 8MiB) of compressed files' decompressed text in memory for nearby reads; 0: none", EnvVars: []string{"LINED_BLOCK_CACHE"}},
 			&cli.StringFlag{Name: "cache-control", Value: "public, max-age=60", Usage: "Cache-Control `VALUE` of line responses; empty for none", EnvVars: []string{"LINED_CACHE_CONTROL"}},
 			&cli.DurationFlag{Name: "shutdown-timeout", Value: 10 * time.Second, Usage: "on SIGINT/SIGTERM, give in-flight requests at most `DURATION`", EnvVars: []string{"LINED_SHUTDOWN_TIMEOUT"}},
 			&cli.DurationFlag{Name: "drain", Value: time.Second, Usage: "on SIGINT/SIGTERM, first let open connections finish and close for up to `DURATION` (within the shutdown timeout)", EnvVars: []string{"LINED_DRAIN"}},
@@ -96,6 +98,15 @@ func linedAction(c *cli.Context) error {
 	case strings.ContainsAny(c.String("cache-control"), "\r\n"):
 		return command.UsageError("--cache-control must be one line")
 	}
+	blockCache, err := parseSize(c.String("block-cache"))
+	switch {
+	case err != nil:
+		return command.UsageError("--block-cache: %v", err)
+	case blockCache == 0:
+		blockCache = -1 // none
+	case blockCache < minBlockCache:
+		return command.UsageError("--block-cache must be 0 (none) or at least 64K, not %s", c.String("block-cache"))
+	}
 	log, err := newLogger(c.App.ErrWriter, c.String("log-format"))
 	if err != nil {
 		return err
@@ -132,6 +143,7 @@ func linedAction(c *cli.Context) error {
 		Settle:          command.Settle(c),
 		CacheControl:    c.String("cache-control"),
 		MaxRange:        c.Int64("max-range"),
+		BlockCache:      blockCache,
 		AccessLog:       c.Bool("access-log"),
 		Logger:          log,
 		ShutdownTimeout: c.Duration("shutdown-timeout"),
@@ -197,6 +209,22 @@ func tuneGC() {
 }
 
 const defaultAddr = ":8000"
+
+// minBlockCache is the least cache there is: one block.
+const minBlockCache = 64 << 10
+
+// parseSize parses a byte count, perhaps with a binary unit: 512, 64K,
+// 64KiB, 8M, 8MiB, 1G, 1GiB (any case).
+func parseSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "KMGiBkmgb")
+	unit := strings.ToUpper(strings.TrimSpace(s[len(num):]))
+	shift, ok := map[string]uint{"": 0, "B": 0, "K": 10, "KIB": 10, "M": 20, "MIB": 20, "G": 30, "GIB": 30}[unit]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if !ok || err != nil || n < 0 || n > math.MaxInt64>>shift {
+		return 0, fmt.Errorf("%q is not a size: give bytes, or a whole number with K, M or G (64K, 8MiB, 1G)", s)
+	}
+	return n << shift, nil
+}
 
 // listenAddr is --addr, or ":$APP_PORT" when --addr (LINED_ADDR) is not set
 // or empty.

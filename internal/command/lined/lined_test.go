@@ -48,6 +48,9 @@ func TestLinedUsageErrors(t *testing.T) {
 		{[]string{"--file", file, "--cache-control", "a\r\nX-Evil: 1"}, nil, "--cache-control must be one line"},
 		{[]string{"--file", file, "--max-range", "0"}, nil, "--max-range must be 1 or more, not 0"},
 		{[]string{"--file", file}, map[string]string{"LINED_MAX_RANGE": "-5"}, "--max-range must be 1 or more, not -5"},
+		{[]string{"--file", file, "--block-cache", "8MB"}, nil, `--block-cache: "8MB" is not a size`},
+		{[]string{"--file", file}, map[string]string{"LINED_BLOCK_CACHE": "-1"}, `--block-cache: "-1" is not a size`},
+		{[]string{"--file", file, "--block-cache", "1000"}, nil, "--block-cache must be 0 (none) or at least 64K, not 1000"},
 		{[]string{"--file", file, "--no-such-flag"}, nil, "flag provided but not defined"},
 	}
 	for _, tt := range tests {
@@ -202,5 +205,21 @@ func TestTuneGC(t *testing.T) {
 	}
 	if got := debug.SetMemoryLimit(math.MaxInt64); got != 1<<30 {
 		t.Errorf("with GOMEMLIMIT=1GiB: memory limit %d", got)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{
+		"0": 0, "512": 512, "512B": 512, "64K": 64 << 10, "64kib": 64 << 10, "8M": 8 << 20, "8 MiB": 8 << 20,
+		"1G": 1 << 30, "1GiB": 1 << 30, "8589934591G": 8589934591 << 30,
+	} {
+		if got, err := parseSize(in); got != want || err != nil {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "M", "8MB", "8 KB", "1.5M", "-1", "0x10", "8T", "8589934592G", "K8"} {
+		if got, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, got)
+		}
 	}
 }
