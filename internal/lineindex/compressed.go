@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"io"
 	"math"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -49,6 +51,17 @@ func encodingOf(src io.ReaderAt, size int64) (byte, error) {
 	return plainSource, nil
 }
 
+// Compressed tells whether f is a compressed file, gzip or zstd, by its
+// first bytes; false if they cannot be read.
+func Compressed(f *os.File) bool {
+	fi, err := f.Stat()
+	if err != nil {
+		return false
+	}
+	enc, err := encodingOf(f, fi.Size())
+	return err == nil && enc != plainSource
+}
+
 // maxLeadingSkippable is how many skippable frames encodingOf passes over
 // at the start of a file to find a zstd frame.
 const maxLeadingSkippable = 16
@@ -81,15 +94,31 @@ type accessPoint struct {
 }
 
 // access is the access section of the index of a compressed source.
+//
+// A section built, or decoded into memory, holds its points in the heap. A
+// section read from an index file is mapped, like the table: the heap
+// holds only a sum and the first text offset of each chunk of
+// accessChunk points, and every read copies a chunk and checks it against
+// its sum, or a window against its checksum, so that what is used is what
+// was checked, whatever happens to the file.
 type access struct {
-	points  []accessPoint
-	windows []byte // compressed windows, one after another: the end of enc
-	enc     []byte // the section as the format encodes it
+	n       int           // points
+	points  []accessPoint // in memory; nil if mapped
+	windows []byte        // compressed windows, one after another: the end of enc
+	enc     []byte        // the section as the format encodes it
+	// mapped: the sums and the first points' text offsets of the chunks;
+	// guard runs reads of enc (see Index.guard)
+	sums    []uint32
+	firsts  []int64
+	guard   func(func() error) error
+	scratch sync.Pool // *[accessChunkLen]byte, for the copies
 }
 
 const (
 	accessHeadLen  = 8
 	accessEntryLen = 48
+	accessChunk    = 32 // points per chunk of a mapped section
+	accessChunkLen = accessChunk * accessEntryLen
 )
 
 // encode encodes the access section as the format describes it, into
@@ -113,61 +142,203 @@ func (a *access) encode() {
 	}
 	a.enc = append(b, a.windows...)
 	a.windows = a.enc[len(b):]
+	a.n = len(a.points)
 }
 
-// decodeAccess checks and decodes the access section of a source of
-// encoding enc and size bytes, whose text is text bytes long.
-func decodeAccess(b []byte, enc byte, size, text int64) (*access, error) {
-	le := binary.LittleEndian
-	if len(b) < accessHeadLen || !allZero(b[4:8]) {
+// accessCheck checks the points of an access section, one after another,
+// as they are decoded.
+type accessCheck struct {
+	enc        byte // the source's encoding
+	size, text int64
+	n          int   // points announced
+	windows    int64 // bytes of windows
+	prev       accessPoint
+}
+
+// newAccessCheck checks the head of an access section of encLen bytes,
+// which starts with head, of a source of encoding enc and size bytes,
+// whose text is text bytes long.
+func newAccessCheck(head []byte, encLen int, enc byte, size, text int64) (*accessCheck, error) {
+	if len(head) < accessHeadLen || !allZero(head[4:8]) {
 		return nil, corrupt("access section too short or its reserved bytes set")
 	}
-	n := uint64(le.Uint32(b))
-	if n == 0 || n > uint64(len(b)-accessHeadLen)/accessEntryLen {
+	n := uint64(binary.LittleEndian.Uint32(head))
+	if n == 0 || n > uint64(encLen-accessHeadLen)/accessEntryLen {
 		return nil, corrupt("access section: %d points do not fit", n)
 	}
-	a := &access{points: make([]accessPoint, n), enc: b}
-	a.windows = b[accessHeadLen+accessEntryLen*n:]
+	c := &accessCheck{enc: enc, size: size, text: text, n: int(n), windows: int64(encLen) - accessHeadLen - accessEntryLen*int64(n)}
+	if enc == zstdSource && c.windows > 0 {
+		return nil, corrupt("access section: %d bytes of windows for zstd", c.windows)
+	}
+	return c, nil
+}
+
+// point decodes and checks point i, from its entry e, after the point
+// before.
+func (c *accessCheck) point(i int, e []byte) (accessPoint, error) {
+	p := decodePoint(e)
+	switch {
+	case e[40] > 1 || !allZero(e[41:48]):
+		return p, corrupt("access point %d: reserved bytes set", i)
+	case p.in < 0 || p.in >= 8*c.size || p.out < 0 || p.out > c.text || p.end < 0:
+		return p, corrupt("access point %d out of the source", i)
+	case i == 0 && p.out != 0:
+		return p, corrupt("the first access point is not the start of the text")
+	case i > 0 && (p.in <= c.prev.in || p.out < c.prev.out):
+		return p, corrupt("access point %d does not follow the one before", i)
+	case p.winOff < 0 || p.winOff > c.windows || int64(p.winLen) > c.windows-p.winOff:
+		return p, corrupt("access point %d: window outside the section", i)
+	}
+	var err error
+	switch c.enc {
+	case gzipSource:
+		err = checkGzipPoint(i, p, c.size)
+	case zstdSource:
+		err = checkZstdPoint(i, p, c.prev, c.text)
+	}
+	c.prev = p
+	return p, err
+}
+
+// decodePoint decodes the entry e of an access point.
+func decodePoint(e []byte) accessPoint {
+	le := binary.LittleEndian
+	return accessPoint{
+		in: int64(le.Uint64(e[0:])), out: int64(le.Uint64(e[8:])), end: int64(le.Uint64(e[16:])),
+		winOff: int64(le.Uint64(e[24:])), winLen: le.Uint32(e[32:]), winCRC: le.Uint32(e[36:]),
+		member: e[40] == 1,
+	}
+}
+
+// decodeAccess checks and decodes the access section b, in memory, of a
+// source of encoding enc and size bytes, whose text is text bytes long.
+func decodeAccess(b []byte, enc byte, size, text int64) (*access, error) {
+	c, err := newAccessCheck(b, len(b), enc, size, text)
+	if err != nil {
+		return nil, err
+	}
+	a := &access{n: c.n, points: make([]accessPoint, c.n), enc: b}
+	a.windows = b[accessHeadLen+accessEntryLen*c.n:]
 	for i := range a.points {
-		e := b[accessHeadLen+accessEntryLen*i:]
-		p := accessPoint{
-			in: int64(le.Uint64(e[0:])), out: int64(le.Uint64(e[8:])), end: int64(le.Uint64(e[16:])),
-			winOff: int64(le.Uint64(e[24:])), winLen: le.Uint32(e[32:]), winCRC: le.Uint32(e[36:]),
-			member: e[40] == 1,
-		}
-		switch {
-		case e[40] > 1 || !allZero(e[41:48]):
-			return nil, corrupt("access point %d: reserved bytes set", i)
-		case p.in < 0 || p.in >= 8*size || p.out < 0 || p.out > text || p.end < 0:
-			return nil, corrupt("access point %d out of the source", i)
-		case i == 0 && p.out != 0:
-			return nil, corrupt("the first access point is not the start of the text")
-		case i > 0 && (p.in <= a.points[i-1].in || p.out < a.points[i-1].out):
-			return nil, corrupt("access point %d does not follow the one before", i)
-		case p.winOff < 0 || p.winOff > int64(len(a.windows)) || int64(p.winLen) > int64(len(a.windows))-p.winOff:
-			return nil, corrupt("access point %d: window outside the section", i)
-		}
-		var err error
-		switch enc {
-		case gzipSource:
-			err = checkGzipPoint(i, p, size)
-		case zstdSource:
-			err = checkZstdPoint(i, p, a.points[:i], text)
-		}
-		if err != nil {
+		if a.points[i], err = c.point(i, b[accessHeadLen+accessEntryLen*i:]); err != nil {
 			return nil, err
 		}
-		a.points[i] = p
-	}
-	if enc == zstdSource && len(a.windows) > 0 {
-		return nil, corrupt("access section: %d bytes of windows for zstd", len(a.windows))
 	}
 	return a, nil
 }
 
+// mapAccess checks the access section b, a mapping of the index file
+// whose reads guard runs, against its checksum sum, and returns it
+// mapped. Everything is checked and summed from one copy of each piece.
+func mapAccess(b []byte, guard func(func() error) error, sum uint32, enc byte, size, text int64) (*access, error) {
+	var a *access
+	err := guard(func() error {
+		var head [accessHeadLen]byte
+		copy(head[:], b)
+		c, err := newAccessCheck(head[:], len(b), enc, size, text)
+		if err != nil {
+			return err
+		}
+		a = &access{n: c.n, enc: b, windows: b[accessHeadLen+accessEntryLen*c.n:], guard: guard}
+		crc := crc32.Checksum(head[:], castagnoli)
+		buf := make([]byte, 64<<10)
+		for i := 0; i < c.n; i += accessChunk {
+			chunk := buf[:copy(buf[:accessChunkLen], b[accessHeadLen+accessEntryLen*i:accessHeadLen+accessEntryLen*c.n])]
+			crc = crc32.Update(crc, castagnoli, chunk)
+			a.sums = append(a.sums, crc32.Checksum(chunk, castagnoli))
+			for j := 0; j < len(chunk); j += accessEntryLen {
+				p, err := c.point(i+j/accessEntryLen, chunk[j:])
+				if err != nil {
+					return err
+				}
+				if j == 0 {
+					a.firsts = append(a.firsts, p.out)
+				}
+			}
+		}
+		for w := a.windows; len(w) > 0; {
+			n := copy(buf, w)
+			crc = crc32.Update(crc, castagnoli, buf[:n])
+			w = w[n:]
+		}
+		if crc != sum {
+			return corrupt("access section checksum mismatch")
+		}
+		return nil
+	})
+	if errors.Is(err, ErrIndexChanged) {
+		return nil, corrupt("file shrank while it was read")
+	}
+	return a, err
+}
+
+// len is the number of access points.
+func (a *access) len() int { return a.n }
+
+// point returns access point i.
+func (a *access) point(i int) (p accessPoint, err error) {
+	if a.points != nil {
+		return a.points[i], nil
+	}
+	err = a.chunk(i/accessChunk, func(entries []byte) {
+		p = decodePoint(entries[i%accessChunk*accessEntryLen:])
+	})
+	return p, err
+}
+
 // find returns the last access point at or before text offset off.
-func (a *access) find(off int64) int {
-	return sort.Search(len(a.points), func(i int) bool { return a.points[i].out > off }) - 1
+func (a *access) find(off int64) (i int, err error) {
+	after := func(n int, out func(int) int64) int {
+		return sort.Search(n, func(k int) bool { return out(k) > off }) - 1
+	}
+	if a.points != nil {
+		return after(a.n, func(k int) int64 { return a.points[k].out }), nil
+	}
+	c := after(len(a.firsts), func(k int) int64 { return a.firsts[k] })
+	if c < 0 {
+		return -1, nil
+	}
+	err = a.chunk(c, func(entries []byte) {
+		i = c*accessChunk + after(len(entries)/accessEntryLen, func(k int) int64 {
+			return int64(binary.LittleEndian.Uint64(entries[k*accessEntryLen+8:]))
+		})
+	})
+	return i, err
+}
+
+// chunk calls use with a copy of chunk c of a mapped section's entries,
+// checked against its sum.
+func (a *access) chunk(c int, use func(entries []byte)) error {
+	buf, _ := a.scratch.Get().(*[accessChunkLen]byte)
+	if buf == nil {
+		buf = new([accessChunkLen]byte)
+	}
+	defer a.scratch.Put(buf)
+	return a.guard(func() error {
+		from := accessHeadLen + c*accessChunkLen
+		entries := buf[:copy(buf[:], a.enc[from:accessHeadLen+a.n*accessEntryLen])]
+		if crc32.Checksum(entries, castagnoli) != a.sums[c] {
+			return ErrIndexChanged
+		}
+		use(entries)
+		return nil
+	})
+}
+
+// windowBytes returns the compressed window of p: if the section is
+// mapped, a copy in *buf, which it grows if need be. The caller checks it
+// against p.winCRC.
+func (a *access) windowBytes(p accessPoint, buf *[]byte) ([]byte, error) {
+	w := a.windows[p.winOff : p.winOff+int64(p.winLen)]
+	if a.guard == nil {
+		return w, nil
+	}
+	if cap(*buf) < len(w) {
+		*buf = make([]byte, len(w))
+	}
+	c := (*buf)[:len(w)]
+	err := a.guard(func() error { copy(c, w); return nil })
+	return c, err
 }
 
 // textBuilder indexes a text that arrives in order, piece by piece, as
@@ -338,7 +509,10 @@ func (t *compressedText) ReadAt(p []byte, off int64) (int, error) {
 	n := 0
 	for n < len(p) {
 		pos := off + int64(n)
-		b := t.blockAt(pos)
+		b, err := t.blockAt(pos)
+		if err != nil {
+			return n, err
+		}
 		if m := t.cache.get(b.key, int(pos-b.key.start), p[n:]); m > 0 {
 			t.stats.Hits.Add(1)
 			n += m
@@ -360,24 +534,36 @@ func (t *compressedText) ReadAt(p []byte, off int64) (int, error) {
 }
 
 // textBlock is a block of the text: the key of its first byte, its
-// length, and the access point before it.
+// length, and the access point before it, which starts at text offset
+// from.
 type textBlock struct {
 	key   blockKey
 	len   int
 	point int
+	from  int64
 }
 
 // blockAt returns the block that holds text offset pos.
-func (t *compressedText) blockAt(pos int64) textBlock {
-	i := t.a.find(pos)
-	from := t.a.points[i].out
-	bs := t.cache.blockLen()
-	start := from + (pos-from)/bs*bs
-	end := t.text
-	if i+1 < len(t.a.points) {
-		end = t.a.points[i+1].out
+func (t *compressedText) blockAt(pos int64) (textBlock, error) {
+	i, err := t.a.find(pos)
+	if err != nil {
+		return textBlock{}, err
 	}
-	return textBlock{key: blockKey{t.id, start}, len: int(min(end-start, bs)), point: i}
+	p, err := t.a.point(i)
+	if err != nil {
+		return textBlock{}, err
+	}
+	end := t.text
+	if i+1 < t.a.len() {
+		next, err := t.a.point(i + 1)
+		if err != nil {
+			return textBlock{}, err
+		}
+		end = next.out
+	}
+	bs := t.cache.blockLen()
+	start := p.out + (pos-p.out)/bs*bs
+	return textBlock{key: blockKey{t.id, start}, len: int(min(end-start, bs)), point: i, from: p.out}, nil
 }
 
 // decode reads into p the text from pos, in block b: the whole block into
@@ -393,13 +579,14 @@ func (t *compressedText) decode(p []byte, pos int64, b textBlock) (int, error) {
 	from, keepFrom := pos, pos
 	if slot >= 0 {
 		from, keepFrom = b.key.start, b.key.start
-		if next := b.key.start + int64(b.len); next < t.text && t.cache.holds(t.blockAt(next).key) {
+		// The next block starts where this one ends, at a point or not.
+		if next := b.key.start + int64(b.len); next < t.text && t.cache.holds(blockKey{t.id, next}) {
 			// The read goes backwards, it seems: the blocks before
 			// this one are likely read next.
 			keepFrom -= t.cache.Size() / 2
 		}
 	}
-	c, err := t.cursorAt(from, b.point, keepFrom)
+	c, err := t.cursorAt(from, b, keepFrom)
 	if err != nil {
 		t.cache.release(slot)
 		return 0, err
@@ -453,13 +640,13 @@ func (t *compressedText) read(c *cursor, p []byte) (int, error) {
 	return n, err
 }
 
-// cursorAt returns a decoder positioned at text offset off, after access
-// point i: an idle one at or before off, past the point, or else the
-// least recently used, or a new one, restarted at the point. On its way it
-// keeps in the cache the whole blocks it passes from keepFrom on that the
-// cache does not hold yet.
-func (t *compressedText) cursorAt(off int64, i int, keepFrom int64) (*cursor, error) {
-	start := t.a.points[i].out
+// cursorAt returns a decoder positioned at text offset off, in block b:
+// an idle one at or before off, past b's access point, or else the least
+// recently used, or a new one, restarted at the point. On its way it keeps
+// in the cache the whole blocks it passes from keepFrom on that the cache
+// does not hold yet.
+func (t *compressedText) cursorAt(off int64, b textBlock, keepFrom int64) (*cursor, error) {
+	start := b.from
 	t.mu.Lock()
 	var c *cursor
 	positioned := false
@@ -479,7 +666,7 @@ func (t *compressedText) cursorAt(off int64, i int, keepFrom int64) (*cursor, er
 		c = &cursor{d: t.open(), skip: make([]byte, 32<<10)}
 	}
 	if !positioned {
-		if err := c.d.reset(i); err != nil {
+		if err := c.d.reset(b.point); err != nil {
 			return nil, err
 		}
 		c.pos, c.run = start, 0

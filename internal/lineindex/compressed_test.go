@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,8 @@ func checkCompressedIndex(t *testing.T, enc byte, name string, z, text []byte, e
 	case ix.lines != plain.lines || !bytes.Equal(ix.cps, plain.cps) || ix.content() != plain.content():
 		t.Fatalf("%s: the table differs from the plain text's: %d lines, %d checkpoints; want %d, %d", name, ix.lines, ix.cps.len(), plain.lines, plain.cps.len())
 	}
-	// Through the saved and read again index too: mapped, then decoded.
+	// Through the saved and read again index too: mapped (its access
+	// section too), then decoded.
 	if err := ix.writeFile(path+".idx", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +46,7 @@ func checkCompressedIndex(t *testing.T, enc byte, name string, z, text []byte, e
 		t.Fatalf("%s: reading the saved index: %v", name, err)
 	}
 	defer again.Close()
-	if again.access == nil || len(again.access.points) != len(ix.access.points) || again.text != ix.text {
+	if again.access == nil || again.access.points != nil || again.access.len() != ix.access.len() || again.text != ix.text {
 		t.Fatalf("%s: the saved index lost its access section", name)
 	}
 	f := openFile(t, path)
@@ -345,5 +347,23 @@ func fuzzCompressedText(t *testing.T, text []byte, flags uint8, chunk, every uin
 			t.Fatalf("ReadAt(%d bytes at %d): %d bytes, %v", len(p), off, n, err)
 		}
 		off += int64(n)
+	}
+}
+
+func TestCompressed(t *testing.T) {
+	t.Parallel()
+	text := numberedLines(100, 38)
+	dir := t.TempDir()
+	for name, want := range map[string]bool{"gz": true, "zst": true, "txt": false, "empty": false} {
+		data := map[string][]byte{
+			"gz": gzipped(t, text, 6, 0), "zst": append(skippableFrame(0, []byte("pz")), zstdFrames(t, text, nil)...), "txt": text,
+		}[name]
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if got := Compressed(openFile(t, path)); got != want {
+			t.Errorf("%s: Compressed = %v, want %v", name, got, want)
+		}
 	}
 }

@@ -28,17 +28,20 @@ func checkGzipPoint(i int, p accessPoint, size int64) error {
 // windowInflater decompresses the stored windows of access points; a
 // decoder keeps one, which would otherwise be garbage at every restart.
 type windowInflater struct {
-	in bytes.Reader
-	fr io.ReadCloser
+	stored []byte // a copy of a window of a mapped section
+	in     bytes.Reader
+	fr     io.ReadCloser
 }
 
-// window returns the window of point i, decompressed into buf by z.
-func (a *access) window(i int, buf []byte, z *windowInflater) ([]byte, error) {
-	p := a.points[i]
+// window returns the window of point p, decompressed into buf by z.
+func (a *access) window(i int, p accessPoint, buf []byte, z *windowInflater) ([]byte, error) {
 	if p.winLen == 0 {
 		return buf[:0], nil
 	}
-	w := a.windows[p.winOff : p.winOff+int64(p.winLen)]
+	w, err := a.windowBytes(p, &z.stored)
+	if err != nil {
+		return nil, err
+	}
 	if crc32.Checksum(w, castagnoli) != p.winCRC {
 		return nil, ErrIndexChanged
 	}
@@ -64,11 +67,14 @@ func (a *access) window(i int, buf []byte, z *windowInflater) ([]byte, error) {
 // inflatePoint returns point i as inflate takes it, with its window in
 // buf, decompressed by z.
 func (a *access) inflatePoint(i int, buf []byte, z *windowInflater) (inflate.Point, error) {
-	w, err := a.window(i, buf, z)
+	p, err := a.point(i)
 	if err != nil {
 		return inflate.Point{}, err
 	}
-	p := a.points[i]
+	w, err := a.window(i, p, buf, z)
+	if err != nil {
+		return inflate.Point{}, err
+	}
 	return inflate.Point{In: p.in, Out: p.out, End: p.end, Window: w, Member: p.member}, nil
 }
 

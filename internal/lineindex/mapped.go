@@ -84,17 +84,6 @@ func readMapped(f *os.File) (*Index, error) {
 	case size > k*entryLen+uint64(ix.accessLen):
 		return nil, corrupt("trailing bytes after the body")
 	}
-	if ix.accessLen > 0 {
-		// The access section is small; it is read into the heap, so that
-		// nothing done to the file later can change it.
-		sec := make([]byte, ix.accessLen)
-		if _, err := f.ReadAt(sec, headerLen+int64(k*entryLen)); err != nil {
-			return nil, err
-		}
-		if err := ix.decodeAccess(sec); err != nil {
-			return nil, err
-		}
-	}
 	if int64(int(fi.Size())) != fi.Size() {
 		return nil, errNotMapped // beyond a 32-bit address space
 	}
@@ -108,6 +97,13 @@ func readMapped(f *os.File) (*Index, error) {
 	if err := ix.checkMapped(int(k), bodyCRC); err != nil {
 		ix.m.unmap()
 		return nil, err
+	}
+	if ix.encoding != plainSource {
+		ix.access, err = mapAccess(data[headerLen+int64(k*entryLen):], ix.guard, ix.accessCRC, ix.encoding, ix.size, ix.text)
+		if err != nil {
+			ix.m.unmap()
+			return nil, err
+		}
 	}
 	// A forgotten Close must not leak the mapping. Indexes that share it
 	// hold ix, so none is left when ix cannot be reached.

@@ -365,3 +365,86 @@ func TestReopen(t *testing.T) {
 		t.Fatal("a body that differs by one bit passes for the same")
 	}
 }
+
+// The access section of a compressed source's mapped index, overwritten in
+// place byte by byte, or cut: reads of the text give its bytes or
+// ErrIndexChanged, never others, and a read that restarts at a damaged
+// point, or needs a damaged window, is refused.
+func TestMappedAccessOverwritten(t *testing.T) {
+	t.Parallel()
+	text := numberedLines(3000, 37)
+	cases := compressedTexts(t, text, 2000) // gzip: a few points, with windows
+	z := gzipped(t, text, 6, 2000)            // a point at each member
+	ix, err := buildCompressed(t.Context(), bytes.NewReader(z), int64(len(z)), testModTime, gzipSource, BuildOptions{Spacing: 512, accessEvery: 2000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases["gzip members"] = compressed{z, ix}
+	for name, c := range cases {
+		ix, path := mappedIndex(t, encode(t, c.ix))
+		a := ix.access
+		if a == nil || a.points != nil || (name != "gzip" && len(a.sums) < 3) || (name == "gzip" && len(a.windows) == 0) {
+			t.Fatalf("%s: the access section is not mapped, or has not the chunks or windows it should (%d points, %d bytes of windows)", name, a.n, len(a.windows))
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		secAt := int64(headerLen + ix.cps.len()*entryLen)
+		sec := bytes.Clone(a.enc)
+		r := rand.New(rand.NewPCG(7, 7))
+		buf := make([]byte, 700)
+		var served, refused int
+		// Every byte of the points (every third in -short), and 300 of
+		// the windows.
+		var flips []int
+		for i := 0; i < accessHeadLen+a.n*accessEntryLen; i += shortOr(3, 1) {
+			flips = append(flips, i)
+		}
+		for range min(300, len(a.windows)) {
+			flips = append(flips, len(sec)-1-r.IntN(len(a.windows)))
+		}
+		for _, i := range flips {
+			f.WriteAt([]byte{sec[i] ^ 0xff}, secAt+int64(i))
+			// A fresh view, so that every read restarts at its point.
+			ct := newCompressedText(bytes.NewReader(c.z), ix, SourceOptions{})
+			for range 4 {
+				off := r.Int64N(int64(len(text)))
+				n, err := ct.ReadAt(buf, off)
+				want := text[off:min(off+int64(len(buf)), int64(len(text)))]
+				switch {
+				case errors.Is(err, ErrIndexChanged):
+					refused++
+				case !bytes.Equal(buf[:n], want) || (err != nil) != (n < len(buf)):
+					t.Fatalf("%s: section byte %d flipped: ReadAt(%d) = %d bytes, %v", name, i, off, n, err)
+				default:
+					served++
+				}
+			}
+			if i >= accessHeadLen && i < accessHeadLen+a.n*accessEntryLen {
+				// Its chunk is damaged: the point is refused.
+				if _, err := a.point((i - accessHeadLen) / accessEntryLen); !errors.Is(err, ErrIndexChanged) {
+					t.Fatalf("%s: entry byte %d flipped: point: %v", name, i, err)
+				}
+			}
+			f.WriteAt(sec[i:i+1], secAt+int64(i))
+		}
+		t.Logf("%s: %d bytes of access section, %d points: %d reads served, %d refused", name, len(sec), a.n, served, refused)
+		if served == 0 || refused == 0 {
+			t.Errorf("%s: %d reads served, %d refused: the test missed a case", name, served, refused)
+		}
+		// Cut inside the section: refused, not a crash; whole again: read.
+		if err := os.Truncate(path, secAt+accessHeadLen+10); err != nil {
+			t.Fatal(err)
+		}
+		ct := newCompressedText(bytes.NewReader(c.z), ix, SourceOptions{})
+		if _, err := ct.ReadAt(buf, int64(len(text))-100); !errors.Is(err, ErrIndexChanged) {
+			t.Fatalf("%s: section cut: %v, want ErrIndexChanged", name, err)
+		}
+		f.WriteAt(sec, secAt)
+		if n, err := ct.ReadAt(buf[:100], int64(len(text))-100); n != 100 || !bytes.Equal(buf[:n], text[len(text)-100:]) {
+			t.Fatalf("%s: section whole again: %d bytes, %v", name, n, err)
+		}
+	}
+}

@@ -25,13 +25,13 @@ const maxZstdWindow = 8 << 20
 // checkZstdPoint checks what decodeAccess cannot check for any encoding
 // about point i of a zstd source whose text is text bytes long, after the
 // points before.
-func checkZstdPoint(i int, p accessPoint, before []accessPoint, text int64) error {
+func checkZstdPoint(i int, p accessPoint, prev accessPoint, text int64) error {
 	switch {
 	case !p.member || p.in%8 != 0 || p.winOff != 0 || p.winLen != 0 || p.winCRC != 0:
 		return corrupt("access point %d is not a zstd frame start", i)
 	case p.end > text-p.out:
 		return corrupt("access point %d: a frame of %d bytes past the end of the text", i, p.end)
-	case i > 0 && p.out < before[i-1].out+before[i-1].end:
+	case i > 0 && p.out < prev.out+prev.end:
 		return corrupt("access point %d starts inside the frame before", i)
 	}
 	return nil
@@ -80,7 +80,10 @@ func newZstdDecoder(src io.ReaderAt, size int64, a *access) decoder {
 }
 
 func (d *zstdDecoder) reset(i int) error {
-	p := d.a.points[i]
+	p, err := d.a.point(i)
+	if err != nil {
+		return err
+	}
 	f := zframe.Frame{In: p.in / 8, Out: p.out, Len: p.end}
 	if d.r == nil {
 		d.r = zframe.NewReader(d.src, d.size, f, maxZstdWindow)
