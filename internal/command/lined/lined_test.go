@@ -186,7 +186,11 @@ func TestTuneGC(t *testing.T) {
 
 	t.Setenv("GOGC", "")
 	t.Setenv("GOMEMLIMIT", "")
-	tuneGC()
+	tuneGC(true)
+	if got := debug.SetGCPercent(100); got != compressedGCPercent {
+		t.Errorf("serving a compressed file: GC percent %d, want %d", got, compressedGCPercent)
+	}
+	tuneGC(false)
 	if got := debug.SetGCPercent(100); got != defaultGCPercent {
 		t.Errorf("GC percent %d, want %d", got, defaultGCPercent)
 	}
@@ -199,7 +203,7 @@ func TestTuneGC(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "1GiB")
 	debug.SetGCPercent(50)
 	debug.SetMemoryLimit(1 << 30)
-	tuneGC()
+	tuneGC(true)
 	if got := debug.SetGCPercent(100); got != 50 {
 		t.Errorf("with GOGC=50: GC percent %d", got)
 	}
