@@ -680,6 +680,12 @@ fi
 
 # ---------------------------------------------------------------- P10: a gzip file, against gztool
 
+# gz_errors NAME: counts the errors and non-2xx of the wrk run NAME on F.gz.
+gz_errors() {
+	local e=$(($(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout) + $(kv "$line" status)))
+	[ "$e" = 0 ] || { ERRS_OK=0; errs_list+="${errs_list:+; }$1 on F.gz: $e errors or non-2xx"; }
+}
+
 # The reference file compressed once with gzip -6 and kept in the data
 # directory. Index build: mkindex against gztool's default index (10 MiB
 # span, line numbers), each deleted before each of R_TIME runs; their
@@ -732,16 +738,38 @@ if [ "$LINED_OK" = 1 ]; then
 	ticks0=$(cpu_ticks "$GZ_PID")
 	wrk_run lined-gz "http://127.0.0.1:$P_GZ" 100 "$RES/wrk/lined-gz.txt" "$M"
 	ticks1=$(cpu_ticks "$GZ_PID")
+	gz_errors lined-gz
+	row P10 "lined GET /lines/N random on F.gz, wrk -t1 -c100" \
+		"$(kr "$(kv "$line" rps)") req/s, $(pf %.0f "$(calc "($ticks1 - $ticks0) * 1000000 / $CLK_TCK / ($(kv "$line" requests) + 0.000001)")") us CPU/req" \
+		"plain file $(kr "$RPS_lined_100") req/s" "" "" ""
+	# Neighbouring lines, as readers scrolling up a log ask for them: walks
+	# of 100 lines backwards, each from a random N; with the block cache
+	# (its default size), then without.
+	log "P10: lined on F.gz, walks of 100 neighbouring lines, wrk -t1 -c100 -d${DURATION}s, with and without the block cache"
+	walk_gz() {
+		ticks0=$(cpu_ticks "$GZ_PID")
+		LINED_WALK=100 wrk_run "$1" "http://127.0.0.1:$P_GZ" 100 "$RES/wrk/$1.txt" "$M"
+		ticks1=$(cpu_ticks "$GZ_PID")
+		gz_errors "$1"
+		WALK_RPS=$(kv "$line" rps)
+		WALK_CPU=$(calc "($ticks1 - $ticks0) * 1000000 / $CLK_TCK / ($(kv "$line" requests) + 0.000001)")
+		curl -s --max-time 10 "http://127.0.0.1:$P_GZ/metrics" >"$RES/$1.metrics"
+		WALK_HITS=$(awk '/^lined_block_cache_hits_total/ {h = $2} /^lined_block_cache_misses_total/ {m = $2} END {printf "%.0f", (h + m > 0) ? 100 * h / (h + m) : 0}' "$RES/$1.metrics")
+	}
+	walk_gz lined-gz-walk
+	RPS10W=$WALK_RPS CPU10W=$WALK_CPU HITS10W=$WALK_HITS
 	memwatch_stop
 	read -r A10 V10 _ <<<"$MW"
 	stop "$GZ_PID"
 	addexits "$STOP_RC"
-	E10=$(($(kv "$line" connect) + $(kv "$line" read) + $(kv "$line" write) + $(kv "$line" timeout) + $(kv "$line" status)))
-	[ "$E10" = 0 ] || { ERRS_OK=0; errs_list+="${errs_list:+; }lined on F.gz: $E10 errors or non-2xx"; }
-	row P10 "lined GET /lines/N random on F.gz, wrk -t1 -c100" \
-		"$(kr "$(kv "$line" rps)") req/s, $(pf %.0f "$(calc "($ticks1 - $ticks0) * 1000000 / $CLK_TCK / ($(kv "$line" requests) + 0.000001)")") us CPU/req" \
-		"plain file $(kr "$RPS_lined_100") req/s" "" "" ""
-	row P10 "lined memory on F.gz under -c100 (max)" "RssAnon $(human $((A10 * 1024))), VmRSS $(human $((V10 * 1024)))" "" "" \
+	LINED_BLOCK_CACHE=0 start_lined GZ_PID "$P_GZ" "$GZ"
+	walk_gz lined-gz-walk-nocache
+	stop "$GZ_PID"
+	addexits "$STOP_RC"
+	row P10 "lined on F.gz, walks of 100 neighbouring lines up, wrk -t1 -c100" \
+		"$(kr "$RPS10W") req/s, $(pf %.0f "$CPU10W") us CPU/req, $HITS10W% of blocks from the cache" \
+		"--block-cache 0: $(kr "$WALK_RPS") req/s, $(pf %.0f "$WALK_CPU") us CPU/req" "$(pf %.2fx "$(calc "$CPU10W / $WALK_CPU")") CPU" "" ""
+	row P10 "lined memory on F.gz under -c100, both runs above (max)" "RssAnon $(human $((A10 * 1024))), VmRSS $(human $((V10 * 1024)))" "" "" \
 		"RssAnon <= 32 MiB (P3)" "$(verdict "$A10" '<=' 32768)"
 fi
 rm -f "$GZIDX"

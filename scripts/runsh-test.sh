@@ -122,7 +122,8 @@ show() { sed 's/^/  | /' "$@" | tail -n 20; }
 
 # Only what the user sets: nothing inherited that run.sh or lined would read.
 unset APP_PORT NUM_OF_WORKERS LINED_ADDR LINED_FILE LINED_INDEX LINED_WORKERS LINED_SETTLE \
-	LINED_CACHE_CONTROL LINED_MAX_RANGE LINED_SHUTDOWN_TIMEOUT LINED_DRAIN LINED_LOG_FORMAT LINED_ACCESS_LOG
+	LINED_CACHE_CONTROL LINED_MAX_RANGE LINED_SHUTDOWN_TIMEOUT LINED_DRAIN LINED_LOG_FORMAT LINED_ACCESS_LOG \
+	LINED_BLOCK_CACHE
 
 if [ "${1-}" = --worktree ]; then
 	log "copying the working tree of $repo (tracked and untracked, not ignored files)"

@@ -6,13 +6,17 @@
 -- M comes from the first script argument or else the LINED_M environment
 -- variable; LINED_SEED (default 1) seeds the generator, so runs repeat the
 -- same sequence. With LINED_RANGE=W (default 1), each request is a range
--- /lines/N-(N+W-1) of W lines, N uniform in 1..M-W+1. LINED_PREFIX (say
--- /files/NAME) goes before /lines/. The same script drives every server of bench/run.sh, so the
--- client does the same work for each. done() prints one machine-readable
+-- /lines/N-(N+W-1) of W lines, N uniform in 1..M-W+1. With LINED_WALK=K
+-- (default 0: none), lines come in walks of K neighbours, backwards: N,
+-- N-1, ..., N-K+1, each walk from a random N, as readers scrolling up a log
+-- ask for them. LINED_PREFIX (say /files/NAME) goes before /lines/. The
+-- same script drives every server of bench/run.sh, so the client does the
+-- same work for each. done() prints one machine-readable
 -- line, "WRK_RESULT key=value ...", after wrk's own report.
 
-local M, W
+local M, W, K
 local head, tail
+local walked, at = 0, 0
 
 function init(args)
    M = tonumber(args[1] or os.getenv("LINED_M") or "")
@@ -23,6 +27,10 @@ function init(args)
    if W < 1 or W > M or W ~= math.floor(W) then
       error("random.lua: LINED_RANGE must be a whole number from 1 to M")
    end
+   K = tonumber(os.getenv("LINED_WALK") or "") or 0
+   if K < 0 or K ~= math.floor(K) or (K > 0 and W > 1) then
+      error("random.lua: LINED_WALK must be a whole number, and goes with single lines only")
+   end
    math.randomseed(tonumber(os.getenv("LINED_SEED") or "") or 1)
    -- wrk.init has set the Host header before calling init.
    head = "GET " .. (os.getenv("LINED_PREFIX") or "") .. "/lines/"
@@ -30,6 +38,13 @@ function init(args)
 end
 
 function request()
+   if K > 0 then
+      if walked == 0 or at < 1 then
+         at, walked = math.random(M), K
+      end
+      at, walked = at - 1, walked - 1
+      return head .. (at + 1) .. tail
+   end
    if W == 1 then
       return head .. math.random(M) .. tail
    end
