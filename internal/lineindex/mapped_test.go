@@ -374,7 +374,7 @@ func TestMappedAccessOverwritten(t *testing.T) {
 	t.Parallel()
 	text := numberedLines(3000, 37)
 	cases := compressedTexts(t, text, 2000) // gzip: a few points, with windows
-	z := gzipped(t, text, 6, 2000)            // a point at each member
+	z := gzipped(t, text, 6, 2000)          // a point at each member
 	ix, err := buildCompressed(t.Context(), bytes.NewReader(z), int64(len(z)), testModTime, gzipSource, BuildOptions{Spacing: 512, accessEvery: 2000})
 	if err != nil {
 		t.Fatal(err)
