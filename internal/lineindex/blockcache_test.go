@@ -43,9 +43,13 @@ func TestBlockCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	if got := get(16, 0); got != "" {
 		t.Fatalf("block 16 kept: %q", got)
 	}
-	for start, want := range map[int64]string{0: "aaaaaaaaaaaaaaaa", 32: "cccccccccc", 48: "dddddddddddddddd"} {
-		if got := get(start, 0); got != want {
-			t.Fatalf("block %d: %q, want %q", start, got, want)
+	// In this order, so that 32 is then the least recently used.
+	for _, b := range []struct {
+		start int64
+		want  string
+	}{{0, "aaaaaaaaaaaaaaaa"}, {32, "cccccccccc"}, {48, "dddddddddddddddd"}} {
+		if got := get(b.start, 0); got != b.want {
+			t.Fatalf("block %d: %q, want %q", b.start, got, b.want)
 		}
 	}
 	if got := get(0, 0); got == "" || c.Held() != 42 {
@@ -54,7 +58,7 @@ func TestBlockCacheEvictsLeastRecentlyUsed(t *testing.T) {
 	// Block 0 published again, as two reads that both missed it do.
 	i, _ := c.reserve() // evicts 32
 	c.publish(i, blockKey{1, 0}, 16)
-	if c.Held() != 32 || len(c.free) != 1 {
+	if c.Held() != 32 || len(c.free) != 1 || get(48, 0) == "" {
 		t.Fatalf("after a second publish of a block: held %d, %d free", c.Held(), len(c.free))
 	}
 	if got := get(0, 0); got != "aaaaaaaaaaaaaaaa" {
