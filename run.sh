@@ -25,7 +25,7 @@ case ${1-} in
 esac
 
 # check_file NAME SHOWN: refuse, with one line, a file that cannot be served;
-# else set file (absolute) and shown.
+# else set file (absolute).
 check_file() {
 	if [ -d "$1" ]; then
 		die "$2: is a directory, not a file"
@@ -36,7 +36,7 @@ check_file() {
 	elif [ ! -r "$1" ] || ! { : <"$1"; } 2>/dev/null; then
 		die "$2: not readable (permission denied)"
 	fi
-	file=$1 shown=$2
+	file=$1
 	case $file in /*) ;; *) file=$PWD/$file ;; esac
 }
 

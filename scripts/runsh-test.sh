@@ -197,10 +197,11 @@ own="$tmp/own file.txt"
 printf 'first\r\n\nthird \xff\x00 bytes\nlast, no newline' >"$own"
 start own env APP_PORT="$p2" ./run.sh "$own"
 if wait_serving "$pid" "$p2"; then
-	if check_lines "$p2" "$own" 1 2 3 4; then
-		pass "APP_PORT=$p2 in the environment wins over .env; own file served byte-exact"
+	if check_lines "$p2" "$own" 1 2 3 4 && grep -qxF "Serving $own on port $p2. Try:" "$tmp/own.out"; then
+		pass "APP_PORT=$p2 in the environment wins over .env; own file served byte-exact, and named once"
 	else
-		fail "own file: lines differ from sed"
+		fail "own file: lines differ from sed, or the banner does not name it once"
+		show "$tmp/own.out"
 	fi
 	curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$p1/healthz" 2>/dev/null &&
 		fail "something answers on the .env port $p1 too" || true
@@ -237,10 +238,12 @@ printf 'one\ntwo\n' >"$second"
 start two env APP_PORT="$p4" ./run.sh "$own" "$second"
 if wait_serving "$pid" "$p4"; then
 	if PREFIX="/files/own%20file.txt" check_lines "$p4" "$own" 1 4 &&
-		PREFIX="/files/second,%20file.txt" check_lines "$p4" "$second" 1 2; then
-		pass "./run.sh FILE FILE serves both, at /files/NAME/lines/N"
+		PREFIX="/files/second,%20file.txt" check_lines "$p4" "$second" 1 2 &&
+		grep -qxF "Serving 2 files ($own, $second) on port $p4. Try:" "$tmp/two.out"; then
+		pass "./run.sh FILE FILE serves both, at /files/NAME/lines/N, and names each once"
 	else
-		fail "./run.sh FILE FILE: lines differ from the files'"
+		fail "./run.sh FILE FILE: lines differ from the files', or the banner does not name each once"
+		show "$tmp/two.out"
 	fi
 	stop_int "$pid"
 else
