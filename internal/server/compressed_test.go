@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"compress/gzip"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // gzipOf is b as one gzip member.
@@ -70,5 +72,44 @@ func TestCompressedLinesFromTheCache(t *testing.T) {
 	t.Logf("%d bytes of text: decompressed %v with the cache (%v blocks found in it), %v without", len(text), with, hits, without)
 	if hits == 0 || with > 3*float64(len(text)) || without < 20*float64(len(text)) {
 		t.Errorf("%d bytes of text: decompressed %v with the cache (%v blocks found in it), %v without", len(text), with, hits, without)
+	}
+}
+
+// A compressed file that cannot be indexed (here cut short) answers 503
+// saying so, not that it is being indexed; /readyz and / say the same, the
+// log gives the reason, and the file mended is served.
+func TestCompressedCannotBeIndexed(t *testing.T) {
+	t.Parallel()
+	text := version(1, 2000)
+	z := gzipOf(t, text)
+	ts := startServer(t, z[:len(z)-5])
+	waitFor(t, 5*time.Second, "the load to fail", func() bool {
+		return strings.Contains(ts.logs.String(), "cannot load the file")
+	})
+	r := ts.get("/lines/1")
+	if r.code != 503 || r.header.Get("Retry-After") == "" || r.body != bodyFailed {
+		t.Errorf("/lines/1 of a cut .gz: %d %q %v, want 503 %q with Retry-After", r.code, r.body, r.header, bodyFailed)
+	}
+	ts.checkNoLeak("/lines/1 of a cut .gz", r)
+	if r := ts.get("/readyz"); r.code != 503 || !strings.Contains(r.body, "cannot index the file") {
+		t.Errorf("/readyz of a cut .gz: %d %q", r.code, r.body)
+	}
+	if r := ts.get("/"); !strings.Contains(r.body, "The file cannot be indexed") {
+		t.Errorf("/ of a cut .gz: %q", r.body)
+	}
+	if !strings.Contains(ts.logs.String(), "not a valid gzip file") {
+		t.Errorf("the log does not say why: %s", ts.logs.String())
+	}
+	next := ts.file + ".new"
+	if err := os.WriteFile(next, z, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(next, ts.file); err != nil {
+		t.Fatal(err)
+	}
+	lines := splitLines(text)
+	waitFor(t, 10*time.Second, "the mended file served", func() bool { return ts.get("/lines/2000").body == lines[1999] })
+	if r := ts.get("/readyz"); r.code != 200 {
+		t.Errorf("/readyz after the file was mended: %d %q", r.code, r.body)
 	}
 }

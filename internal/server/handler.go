@@ -63,6 +63,7 @@ const (
 	bodyNotFound  = "not found\n"
 	bodyMethod    = "method not allowed: use GET or HEAD\n"
 	bodyIndexing  = "not ready: the file is being indexed, try again shortly\n"
+	bodyFailed    = "not ready: the file cannot be indexed (the server's log says why); it is tried again when it changes\n"
 	bodyChanged   = "the file changed and is being indexed again, try again shortly\n"
 	bodyGrowing   = "the file grew and its new lines are being indexed, try again shortly\n"
 	bodyReadError = "internal error: the line could not be read\n"
@@ -203,14 +204,29 @@ func unavailable(w http.ResponseWriter, r *http.Request, body string) (int, int6
 	return text(w, r, http.StatusServiceUnavailable, body)
 }
 
+// notReady is the body of a 503 for a file that has no index to serve:
+// body, unless its last load failed and no build is running.
+func (s *file) notReady(body string) string {
+	if s.failed.Load() && !s.building.Load() {
+		return bodyFailed
+	}
+	return body
+}
+
 func (s *file) about() string {
 	if g := s.cur.Load(); g != nil {
 		return g.about
 	}
+	if s.failed.Load() && !s.building.Load() {
+		return notIndexedAbout
+	}
 	return notLoadedAbout
 }
 
-var notLoadedAbout = strings.Replace(aboutText, "%s", "is being indexed", 1)
+var (
+	notLoadedAbout  = strings.Replace(aboutText, "%s", "is being indexed", 1)
+	notIndexedAbout = strings.Replace(aboutText, "%s", "cannot be indexed (the server's log says why)", 1)
+)
 
 // about is the text of GET /: with one file, the file's.
 func (s *Server) about() string {
@@ -236,6 +252,8 @@ func (s *file) status() (bool, string) {
 		return true, "ready: " + strconv.FormatInt(g.lines, 10) + " lines"
 	case s.building.Load():
 		return false, s.progressText()
+	case s.failed.Load():
+		return false, "cannot index the file (the log says why); waiting for it to change"
 	case g != nil:
 		return false, "the file changed; waiting to index it again"
 	}
@@ -361,11 +379,11 @@ func (s *file) serveLine(w http.ResponseWriter, r *http.Request, arg string) (in
 	}
 	g := s.acquire()
 	if g == nil {
-		return unavailable(w, r, bodyIndexing)
+		return unavailable(w, r, s.notReady(bodyIndexing))
 	}
 	defer g.release()
 	if g.stale.Load() {
-		return unavailable(w, r, bodyChanged)
+		return unavailable(w, r, s.notReady(bodyChanged))
 	}
 	if first > g.lines {
 		// The count is only true of the file as it was indexed: if it

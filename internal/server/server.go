@@ -171,6 +171,7 @@ type file struct {
 	cur      atomic.Pointer[generation]
 	kick     chan struct{} // wakes the watcher early
 	building atomic.Bool   // an index build is running
+	failed   atomic.Bool   // the last load failed (the log says why), and none has succeeded since
 	progress struct {
 		done, total atomic.Int64
 		settling    atomic.Bool // waiting for the file to settle first

@@ -34,6 +34,7 @@ func (s *file) watch(ctx context.Context, first *os.File) {
 			s.log.Error("cannot load the file; will retry", "file", s.path, "err", err)
 		}
 		lastErr = err.Error()
+		s.failed.Store(ctx.Err() == nil)
 	}
 	var again retry
 	if err := s.load(ctx, first, nil, true); err != nil {
@@ -78,6 +79,7 @@ func (s *file) watch(ctx context.Context, first *os.File) {
 		}
 		again = retry{}
 		lastErr = ""
+		s.failed.Store(false)
 	}
 }
 
