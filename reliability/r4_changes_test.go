@@ -21,8 +21,8 @@ import (
 // modification time (a newline moved), while 32 keep-alive connections request
 // random lines. Every answer is checked against the versions of the file;
 // lined must not crash, must never serve a wrong line, must answer 5xx only
-// with 503 (the file changed, being indexed again), and must serve each new
-// version within 5 s.
+// with 503 (the file changed, being indexed again, or a load of it failed),
+// and must serve each new version within 5 s.
 //
 // What "the right line" means. The test keeps every content the file has
 // had, each with the interval during which a reader could see it:
@@ -300,8 +300,14 @@ func (h *history) end(s *fileState, at time.Time) {
 }
 
 var (
-	beyondRE   = regexp.MustCompile(`^line (\d+) is beyond the end of the file \((\d+) lines\)\n$`)
-	fixed503   = []string{"the file changed and is being indexed again, try again shortly\n", "the file grew and its new lines are being indexed, try again shortly\n", "not ready: the file is being indexed, try again shortly\n"}
+	beyondRE = regexp.MustCompile(`^line (\d+) is beyond the end of the file \((\d+) lines\)\n$`)
+	fixed503 = []string{
+		"the file changed and is being indexed again, try again shortly\n",
+		"the file grew and its new lines are being indexed, try again shortly\n",
+		"not ready: the file is being indexed, try again shortly\n",
+		// deleted, or changed while it was read: a load failed
+		"not ready: the file cannot be indexed (the server's log says why); it is tried again when it changes\n",
+	}
 	lineHeadRE = regexp.MustCompile(`^v\d*`)
 )
 
