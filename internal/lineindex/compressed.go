@@ -272,9 +272,6 @@ func mapAccess(b []byte, guard func(func() error) error, sum uint32, enc byte, s
 	return a, err
 }
 
-// len is the number of access points.
-func (a *access) len() int { return a.n }
-
 // point returns access point i.
 func (a *access) point(i int) (p accessPoint, err error) {
 	if a.points != nil {
@@ -286,24 +283,42 @@ func (a *access) point(i int) (p accessPoint, err error) {
 	return p, err
 }
 
-// find returns the last access point at or before text offset off.
-func (a *access) find(off int64) (i int, err error) {
+// find returns i, the last access point at or before text offset off, and
+// the text that starts there: from its offset to the next point's, or end
+// after the last point. One chunk of a mapped section is read: the next
+// chunk's first offset is in the heap.
+func (a *access) find(off, end int64) (i int, from, to int64, err error) {
 	after := func(n int, out func(int) int64) int {
 		return sort.Search(n, func(k int) bool { return out(k) > off }) - 1
 	}
 	if a.points != nil {
-		return after(a.n, func(k int) int64 { return a.points[k].out }), nil
+		i = after(a.n, func(k int) int64 { return a.points[k].out })
+		if i < 0 {
+			return -1, 0, 0, nil
+		}
+		to = end
+		if i+1 < a.n {
+			to = a.points[i+1].out
+		}
+		return i, a.points[i].out, to, nil
 	}
 	c := after(len(a.firsts), func(k int) int64 { return a.firsts[k] })
 	if c < 0 {
-		return -1, nil
+		return -1, 0, 0, nil
 	}
 	err = a.chunk(c, func(entries []byte) {
-		i = c*accessChunk + after(len(entries)/accessEntryLen, func(k int) int64 {
-			return int64(binary.LittleEndian.Uint64(entries[k*accessEntryLen+8:]))
-		})
+		n := len(entries) / accessEntryLen
+		out := func(k int) int64 { return int64(binary.LittleEndian.Uint64(entries[k*accessEntryLen+8:])) }
+		k := after(n, out)
+		i, from, to = c*accessChunk+k, out(k), end
+		switch {
+		case k+1 < n:
+			to = out(k + 1)
+		case c+1 < len(a.firsts):
+			to = a.firsts[c+1]
+		}
 	})
-	return i, err
+	return i, from, to, err
 }
 
 // chunk calls use with a copy of chunk c of a mapped section's entries,
@@ -545,25 +560,13 @@ type textBlock struct {
 
 // blockAt returns the block that holds text offset pos.
 func (t *compressedText) blockAt(pos int64) (textBlock, error) {
-	i, err := t.a.find(pos)
+	i, from, to, err := t.a.find(pos, t.text)
 	if err != nil {
 		return textBlock{}, err
-	}
-	p, err := t.a.point(i)
-	if err != nil {
-		return textBlock{}, err
-	}
-	end := t.text
-	if i+1 < t.a.len() {
-		next, err := t.a.point(i + 1)
-		if err != nil {
-			return textBlock{}, err
-		}
-		end = next.out
 	}
 	bs := t.cache.blockLen()
-	start := p.out + (pos-p.out)/bs*bs
-	return textBlock{key: blockKey{t.id, start}, len: int(min(end-start, bs)), point: i, from: p.out}, nil
+	start := from + (pos-from)/bs*bs
+	return textBlock{key: blockKey{t.id, start}, len: int(min(to-start, bs)), point: i, from: from}, nil
 }
 
 // decode reads into p the text from pos, in block b: the whole block into

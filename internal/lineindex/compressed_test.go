@@ -46,7 +46,7 @@ func checkCompressedIndex(t *testing.T, enc byte, name string, z, text []byte, e
 		t.Fatalf("%s: reading the saved index: %v", name, err)
 	}
 	defer again.Close()
-	if again.access == nil || again.access.points != nil || again.access.len() != ix.access.len() || again.text != ix.text {
+	if again.access == nil || again.access.points != nil || again.access.n != ix.access.n || again.text != ix.text {
 		t.Fatalf("%s: the saved index lost its access section", name)
 	}
 	f := openFile(t, path)

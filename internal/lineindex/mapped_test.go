@@ -448,3 +448,28 @@ func TestMappedAccessOverwritten(t *testing.T) {
 		}
 	}
 }
+
+// TestMappedAccessFind: a mapped access section finds, for every text
+// offset, the point and the span of text that the section in memory finds,
+// across the chunks' boundaries too.
+func TestMappedAccessFind(t *testing.T) {
+	t.Parallel()
+	text := numberedLines(2000, 38)
+	z := zstdFrames(t, text, cutsEvery(len(text), 300))
+	ix, err := buildCompressed(t.Context(), bytes.NewReader(z), int64(len(z)), testModTime, zstdSource, BuildOptions{Spacing: 512, accessEvery: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := mappedIndex(t, encode(t, ix))
+	if m.access.points != nil || len(m.access.firsts) < 3 {
+		t.Fatalf("the access section is not mapped, or has %d chunks only", len(m.access.firsts))
+	}
+	end := int64(len(text))
+	for off := int64(0); off < end; off++ {
+		i, from, to, err := ix.access.find(off, end)
+		mi, mfrom, mto, merr := m.access.find(off, end)
+		if err != nil || merr != nil || i != mi || from != mfrom || to != mto || from > off || to <= off {
+			t.Fatalf("find(%d): in memory %d [%d, %d) %v, mapped %d [%d, %d) %v", off, i, from, to, err, mi, mfrom, mto, merr)
+		}
+	}
+}

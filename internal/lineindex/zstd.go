@@ -22,10 +22,10 @@ const maxZstdFrame = 64 << 20
 // levels use more.
 const maxZstdWindow = 8 << 20
 
-// checkZstdPoint checks what decodeAccess cannot check for any encoding
-// about point i of a zstd source whose text is text bytes long, after the
-// points before.
-func checkZstdPoint(i int, p accessPoint, prev accessPoint, text int64) error {
+// checkZstdPoint checks what accessCheck cannot check for any encoding
+// about point i of a zstd source whose text is text bytes long, after
+// prev, the point before.
+func checkZstdPoint(i int, p, prev accessPoint, text int64) error {
 	switch {
 	case !p.member || p.in%8 != 0 || p.winOff != 0 || p.winLen != 0 || p.winCRC != 0:
 		return corrupt("access point %d is not a zstd frame start", i)
