@@ -72,7 +72,7 @@ func newBlockCache(size int64, block int) (*BlockCache, error) {
 		c.free = append(c.free, i)
 	}
 	// The mapping goes when the cache does: no Source reads it then.
-	runtime.AddCleanup(c, func(mem []byte) { unmapAnon(mem) }, mem)
+	runtime.AddCleanup(c, func(mem []byte) { munmap(mem) }, mem)
 	return c, nil
 }
 

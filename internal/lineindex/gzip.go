@@ -11,7 +11,7 @@ import (
 	"github.com/lined/lined/internal/inflate"
 )
 
-// checkGzipPoint checks what decodeAccess cannot check for any encoding
+// checkGzipPoint checks what accessCheck cannot check for any encoding
 // about point i of a gzip source of size bytes.
 func checkGzipPoint(i int, p accessPoint, size int64) error {
 	switch {

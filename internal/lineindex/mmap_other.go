@@ -14,5 +14,3 @@ func munmap([]byte) error { return nil }
 
 // mapAnon allocates n bytes in the heap: there is no mmap here.
 func mapAnon(n int) ([]byte, error) { return make([]byte, n), nil }
-
-func unmapAnon([]byte) {}

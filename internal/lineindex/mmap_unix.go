@@ -31,5 +31,3 @@ func munmap(b []byte) error { return syscall.Munmap(b) }
 func mapAnon(n int) ([]byte, error) {
 	return syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
 }
-
-func unmapAnon(b []byte) { syscall.Munmap(b) }
