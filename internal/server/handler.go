@@ -204,10 +204,13 @@ func unavailable(w http.ResponseWriter, r *http.Request, body string) (int, int6
 	return text(w, r, http.StatusServiceUnavailable, body)
 }
 
+// cannotLoad tells whether the file's last load failed and no other runs.
+func (s *file) cannotLoad() bool { return s.failed.Load() && !s.building.Load() }
+
 // notReady is the body of a 503 for a file that has no index to serve:
-// body, unless its last load failed and no build is running.
+// body, unless it cannot be loaded.
 func (s *file) notReady(body string) string {
-	if s.failed.Load() && !s.building.Load() {
+	if s.cannotLoad() {
 		return bodyFailed
 	}
 	return body
@@ -217,7 +220,7 @@ func (s *file) about() string {
 	if g := s.cur.Load(); g != nil {
 		return g.about
 	}
-	if s.failed.Load() && !s.building.Load() {
+	if s.cannotLoad() {
 		return notIndexedAbout
 	}
 	return notLoadedAbout

@@ -189,7 +189,16 @@ type file struct {
 // New returns a server for files, each already opened; the server owns
 // them from now on (and closes them if New fails). Two files with the same
 // base name are refused: /files/NAME/ could not tell them apart.
-func New(cfg Config, files []File) (*Server, error) {
+func New(cfg Config, files []File) (_ *Server, err error) {
+	defer func() {
+		if err != nil {
+			for _, f := range files {
+				if f.F != nil {
+					f.F.Close()
+				}
+			}
+		}
+	}()
 	cfg.setDefaults()
 	s := &Server{
 		cfg:    cfg,
@@ -201,22 +210,12 @@ func New(cfg Config, files []File) (*Server, error) {
 	}
 	cache, err := lineindex.NewBlockCache(cfg.BlockCache)
 	if err != nil {
-		for _, f := range files {
-			if f.F != nil {
-				f.F.Close()
-			}
-		}
 		return nil, fmt.Errorf("cannot make a block cache of %s: %v", lineindex.SizeString(cfg.BlockCache), err)
 	}
 	s.cache = cache
 	for _, f := range files {
 		name := filepath.Base(f.Path)
 		if other, ok := s.byName[name]; ok {
-			for _, f := range files {
-				if f.F != nil {
-					f.F.Close()
-				}
-			}
 			return nil, fmt.Errorf("%s and %s have the same base name %q: serve one of them under another name (a link)", other.path, f.Path, name)
 		}
 		fl := &file{

@@ -209,10 +209,11 @@ const (
 // tuneGC sets the GC defaults, for a server of compressed files or not.
 func tuneGC(compressed bool) {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(defaultGCPercent)
+		pct := defaultGCPercent
 		if compressed {
-			debug.SetGCPercent(compressedGCPercent)
+			pct = compressedGCPercent
 		}
+		debug.SetGCPercent(pct)
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(defaultMemoryLimit)
