@@ -7,6 +7,12 @@
 # failing input to the package's testdata/fuzz/FuzzNAME/, where it stays as a
 # seed that every go test run replays; fix the bug and keep the file.
 #
+# One failure is not counted: Go before 1.27 may fail a target with a bare
+# "context deadline exceeded" at the end of FUZZTIME when a worker is still
+# inside an input (its coordinator's race, go.dev/issue/75804). A target whose
+# only error is that, and which wrote no failing input, is reported as
+# "ok (deadline race)"; a crash, a hang or any other error still fails it.
+#
 #   scripts/fuzz.sh              # every target, 60 s each (R8 of docs/reliability.md)
 #   scripts/fuzz.sh 10s          # a quick pass
 #   scripts/fuzz.sh 5m FuzzDecode
@@ -41,11 +47,11 @@ parallel=${FUZZ_PARALLEL:-$((cpus / lanes > 0 ? cpus / lanes : 1))}
 
 # The targets, as pkg[i] fn[i]. Only packages whose tests declare a fuzz
 # function are asked (go test -list links a test binary per package).
-pkg=() fn=()
+pkg=() fn=() corpus=()
 while read -r p dir; do
 	grep -q '^func Fuzz' "$dir"/*_test.go 2>/dev/null || continue
 	for f in $(go test -list '^Fuzz' "$p" | grep '^Fuzz' | grep -E -- "$pick" || true); do
-		pkg+=("$p") fn+=("$f")
+		pkg+=("$p") fn+=("$f") corpus+=("$dir/testdata/fuzz/$f")
 	done
 done < <(go list -f '{{.ImportPath}} {{.Dir}}' ./...)
 n=${#fn[@]}
@@ -72,9 +78,24 @@ trap 'rm -rf "$logs"' EXIT
 trap 'echo "fuzz.sh: interrupted" >&2; exit 130' INT
 trap 'echo "fuzz.sh: terminated" >&2; exit 143' TERM
 
+# inputs DIR: the names of the files in DIR, a target's seed corpus.
+inputs() { ls -A "$1" 2>/dev/null || true; }
+
+# deadline_race LOG: whether the only failure in LOG is the coordinator's
+# deadline race (see the top): one --- FAIL whose one message line is
+# "context deadline exceeded", and no input written.
+deadline_race() {
+	! grep -q 'Failing input written to' "$1" &&
+		awk '/^--- FAIL: /{fails++; inside=1; next}
+			inside && /^FAIL$/ {inside=0; next}
+			inside {if ($0 == "    context deadline exceeded") race++; else other++}
+			END {exit !(fails == 1 && race == 1 && other == 0)}' "$1"
+}
+
 # start runs target $1 in the background; it leaves its output in $1.log and,
 # once go test has ended, its exit status in $1.rc.
 start() {
+	inputs "${corpus[$1]}" >"$logs/$1.before"
 	printf '\n== %s %s: fuzzing for %s, -parallel %s (%s, started)\n' \
 		"${pkg[$1]}" "${fn[$1]}" "$fuzztime" "$parallel" "$(date +%T)"
 	(
@@ -91,7 +112,10 @@ failed=0 next=0 running=0
 finish() {
 	local status=ok rc
 	rc=$(cat "$logs/$1.rc" 2>/dev/null || echo "none")
-	if [ "$rc" != 0 ]; then
+	if [ "$rc" = 1 ] && deadline_race "$logs/$1.log" &&
+		[ "$(inputs "${corpus[$1]}")" = "$(cat "$logs/$1.before")" ]; then
+		status="ok (deadline race)"
+	elif [ "$rc" != 0 ]; then
 		status=FAILED
 		failed=1
 	fi
