@@ -109,7 +109,10 @@ func stream(w io.Writer, src io.ReaderAt, off, end, lines int64, last bool) (int
 	if off == end {
 		return 0, nil
 	}
-	r := &checkedReader{r: io.NewSectionReader(src, off, end-off), left: end - off, newlines: lines, last: last}
+	r := &checkedReader{r: io.NewSectionReader(src, off, end-off), left: end - off, newlines: lines}
+	if last {
+		r.lastIn, r.end = src, end
+	}
 	m, err := io.Copy(w, r)
 	if err == nil && m < end-off {
 		err = ErrMismatch // the source became shorter
@@ -124,7 +127,19 @@ type checkedReader struct {
 	r        io.Reader
 	left     int64 // bytes still to come
 	newlines int64 // newlines still to come: one at the end of each line
-	last     bool  // the file's last line is the last of them: its newline is optional
+	// lastIn, if set, is the source whose last line is the last of them,
+	// ending at end: its newline is optional, but without one it must
+	// still end the source.
+	lastIn io.ReaderAt
+	end    int64
+}
+
+// endsHere tells whether src, a file grown or not, has no byte at end: a
+// final line that lacks a newline and ends at end has not grown.
+func endsHere(src io.ReaderAt, end int64) bool {
+	var one [1]byte
+	k, _ := src.ReadAt(one[:], end)
+	return k == 0
 }
 
 func (c *checkedReader) Read(p []byte) (int, error) {
@@ -144,7 +159,7 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 		return 0, ErrMismatch
 	case c.left == 0 && chunk[n-1] == '\n' && c.newlines != 0:
 		return 0, ErrMismatch
-	case c.left == 0 && chunk[n-1] != '\n' && (!c.last || c.newlines != 1):
+	case c.left == 0 && chunk[n-1] != '\n' && (c.lastIn == nil || c.newlines != 1 || !endsHere(c.lastIn, c.end)):
 		return 0, ErrMismatch
 	}
 	return n, err
@@ -271,13 +286,20 @@ func (b *block) forward() (Line, error) {
 		}
 		if n == b.ix.lines {
 			line.last = true
-			if j < 0 {
-				// A final line without a newline grows if the file
-				// is appended to: check that the file still ends here.
+			open := j < 0
+			if open && int64(len(line.Head)) < line.Length {
+				// Only its start is at hand: its last byte tells.
 				var one [1]byte
-				if k, _ := b.src.ReadAt(one[:], b.ix.text); k != 0 {
-					return Line{}, ErrMismatch
+				end, err := window(b.src, one[:], b.ix.text-1, b.ix.text)
+				if err != nil {
+					return Line{}, err
 				}
+				open = end[0] != '\n'
+			}
+			if open && !endsHere(b.src, b.ix.text) {
+				// A final line without a newline grows if the file is
+				// appended to (WriteTo checks it again at its end).
+				return Line{}, ErrMismatch
 			}
 		}
 		return line, nil

@@ -443,6 +443,47 @@ func TestFindAfterUnterminatedLastLineGrew(t *testing.T) {
 	checkChangedSource(t, orig, cur)
 }
 
+// TestFindLastLineAfterTheFileGrew: once the source has grown, the
+// index's last line is still served if it ended with a newline, wherever
+// it lies against the windows Find reads (R10 caught one longer than the
+// window it starts in, taken for a line without a newline, and refused);
+// if it did not end with one, it has grown too and is refused: by Find, or
+// by WriteTo at its end if the source grew after Find.
+func TestFindLastLineAfterTheFileGrew(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(4, 4))
+	buf := make([]byte, minBuffer)
+	for round := range 300 {
+		var orig []byte
+		for range 1 + rng.IntN(60) {
+			orig = append(orig, bytes.Repeat([]byte{'a' + byte(round%26)}, rng.IntN(3*minBuffer))...)
+			orig = append(orig, '\n')
+		}
+		open := round%3 == 0
+		if open {
+			orig = append(orig, bytes.Repeat([]byte{'z'}, 1+rng.IntN(3*minBuffer))...)
+		}
+		grown := bytes.NewReader(append(bytes.Clone(orig), "appended\n"...))
+		ix := buildBytes(t, orig, BuildOptions{Settle: noSettle, Spacing: 512})
+		last := ix.Lines()
+		want := naiveLines(orig)[last-1]
+		got, err := readLine(ix, grown, last, buf)
+		switch {
+		case open && !errors.Is(err, ErrMismatch):
+			t.Errorf("round %d: last line (%d bytes, no newline) once grown: %d bytes, %v; want ErrMismatch", round, len(want), len(got), err)
+		case !open && (err != nil || !bytes.Equal(got, want)):
+			t.Errorf("round %d: last line (%d bytes) once grown: %d bytes, %v; want its bytes", round, len(want), len(got), err)
+		}
+		before, err := ix.Find(bytes.NewReader(orig), last, buf)
+		if err != nil {
+			t.Fatalf("round %d: last line: %v", round, err)
+		}
+		if _, err := before.WriteTo(io.Discard, grown); open && int64(len(before.Head)) < before.Length && !errors.Is(err, ErrMismatch) {
+			t.Errorf("round %d: last line (no newline) found, then the source grew: WriteTo gave %v, want ErrMismatch", round, err)
+		}
+	}
+}
+
 func TestRenumberingKeepingTimes(t *testing.T) {
 	t.Parallel()
 	// A newline moved from near the start of the file to far after it
