@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lined/lined/internal/testkit"
@@ -27,12 +28,18 @@ import (
 // every line with an arbitrary buffer: the index must agree with the
 // reference, line by line and byte by byte. It also indexes a first part
 // of the bytes (up to a point taken from the buffer's choice), appends the
-// rest and extends the index, which must be a build of the whole.
+// rest and extends the index, which must be a build of the whole; and the
+// index of that first part must serve each of its lines from the whole,
+// as a file that grew, but a last line without a newline, which grew.
 func FuzzIndex(f *testing.F) {
 	f.Add([]byte(""), uint8(0), uint16(0))
 	f.Add([]byte("\n"), uint8(0), uint16(0))
 	f.Add([]byte("a\nb"), uint8(0), uint16(0))
 	f.Add([]byte("a\n"), uint8(1), uint16(100))
+	// Grown after a last line that crosses the end of the window it
+	// starts in: 50 short lines, one of 1,000 bytes, split after it.
+	grownAfterLong := []byte(strings.Repeat("ab\n", 50) + strings.Repeat("y", 1000) + "\nmore\n")
+	f.Add(grownAfterLong, uint8(0), uint16(len(grownAfterLong)-len("more\n")))
 	f.Fuzz(func(t *testing.T, data []byte, spacingChoice uint8, bufChoice uint16) {
 		spacing := int64(minSpacing) << (spacingChoice % 12) // 512 .. 1 MiB
 		buf := make([]byte, minBuffer+int(bufChoice))
@@ -51,6 +58,9 @@ func FuzzIndex(f *testing.F) {
 			if extended, fresh := extendAt(t, t.TempDir(), data, split, spacing); !bytes.Equal(extended, fresh) {
 				t.Fatalf("extended after %d of %d bytes: not the index a build gives", split, len(data))
 			}
+			// The smallest buffer: split is below buf's size, and the
+			// lines that cross a window's end must be there.
+			checkGrownLines(t, buildBytes(t, data[:split], BuildOptions{Settle: noSettle, Spacing: spacing}), data[:split], data, make([]byte, minBuffer))
 		}
 	})
 }

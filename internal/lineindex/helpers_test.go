@@ -117,6 +117,25 @@ func readLine(ix *Index, src io.ReaderAt, n int64, buf []byte) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
+// checkGrownLines checks that ix, the index of old, serves each of its
+// lines from grown, old with bytes appended, as they were; but for a last
+// line without a newline, which those bytes extend, and which it refuses
+// (ErrMismatch).
+func checkGrownLines(t testing.TB, ix *Index, old, grown []byte, buf []byte) {
+	t.Helper()
+	src := bytes.NewReader(grown)
+	for i, want := range naiveLines(old) {
+		n := int64(i) + 1
+		got, err := readLine(ix, src, n, buf)
+		switch open := n == ix.Lines() && !bytes.HasSuffix(want, newline) && len(grown) > len(old); {
+		case open && !errors.Is(err, ErrMismatch):
+			t.Fatalf("line %d, the last and without a newline, of %d bytes grown to %d: %d bytes, %v; want ErrMismatch", n, len(old), len(grown), len(got), err)
+		case !open && (err != nil || !bytes.Equal(got, want)):
+			t.Fatalf("line %d of %d bytes grown to %d, buffer %d: %d bytes, %v; want its %d bytes", n, len(old), len(grown), len(buf), len(got), err, len(want))
+		}
+	}
+}
+
 // checkAllLines checks ix against the reference for every line of data:
 // the line count, each line's number, offset, length, head and bytes
 // (through Find and WriteTo, with bufs used in turn), that the lines
