@@ -27,7 +27,8 @@ import (
 // A file whose status alone changed (chmod, chown, a link, a rename: only
 // its status change time moved) is a change, unless Unwritten says that it
 // was not written to: then its fingerprint is checked, once per stamp, and
-// reads go on if it matches.
+// reads go on if it matches. A grown file is a change once Rewritten says
+// that a write to it did not grow it.
 type Source struct {
 	f    *os.File
 	fd   int         // f's descriptor, valid while f is open
@@ -39,6 +40,12 @@ type Source struct {
 	// truncation, which a rewrite that put the times back would be. It
 	// is set before the Source is used.
 	Unwritten func() bool
+	// Rewritten, if set, tells whether a write that kept or cut the file's
+	// size was seen since the stamp of the index: one that changed old
+	// bytes, which a file that has grown since would hide from the check
+	// of its old bytes. It is set before the Source is used, and must be
+	// cheap: a grown file's every read asks it.
+	Rewritten func() bool
 	// grown is the latest stamp of the file, larger than indexed, at
 	// which its indexed bytes were checked; restamped the latest with
 	// only the status change time moved; nil if none yet.
@@ -82,23 +89,24 @@ const (
 	Changed              // anything else: its indexed bytes cannot be trusted
 )
 
-// appendStarting is how long fstatGrowing waits for the size of a file
-// whose times moved to move too, as it does once an append has begun
-// copying. The writer stamps the times first and may lose its CPU before it
+// AppendStarting is how long a file whose times moved is given for its
+// size to move too, as it does once an append has begun copying, before
+// the write that moved them counts as a change (here in fstatGrowing; lined
+// gives a reported write as long). The writer stamps the times first and may lose its CPU before it
 // copies a byte, for some milliseconds on a loaded machine (R10 caught a
 // shorter wait taking appends for changes). Only a write that keeps the
 // size, a change, waits it out in full.
-const appendStarting = 50 * time.Millisecond
+const AppendStarting = 50 * time.Millisecond
 
 // fstatGrowing is fstat for a file that may be growing from the stamp was:
 // if the file's times moved and its size did not, yet, it waits up to
-// appendStarting for the size to move, and returns the last stamp it saw.
+// AppendStarting for the size to move, and returns the last stamp it saw.
 func fstatGrowing(f *os.File, fd int, was stamp) (stamp, error) {
 	st, err := fstat(f, fd)
 	if err != nil || st == was || was.statusOnly(st) || st.size != was.size || st.dev != was.dev || st.ino != was.ino {
 		return st, err
 	}
-	for deadline := time.Now().Add(appendStarting); time.Now().Before(deadline); {
+	for deadline := time.Now().Add(AppendStarting); time.Now().Before(deadline); {
 		time.Sleep(100 * time.Microsecond)
 		if st, err = fstat(f, fd); err != nil || st.size != was.size {
 			break
@@ -119,7 +127,7 @@ func (s *Source) State() State {
 		return Same
 	case s.st.statusOnly(st):
 		return s.statusChanged(st)
-	case !s.ix.grown(st):
+	case !s.ix.grown(st), s.Rewritten != nil && s.Rewritten():
 		return Changed
 	}
 	if g := s.grown.Load(); g != nil && *g == st {

@@ -68,7 +68,7 @@ func heldUpAppend(t *testing.T, path string) <-chan error {
 
 // TestAppendStampsBeforeItGrows: an append stamps the file's times before
 // its size moves, and the writer may be held up between the two; a read or
-// an extension meanwhile waits for the size (up to appendStarting) instead
+// an extension meanwhile waits for the size (up to AppendStarting) instead
 // of taking the append for a change. Times that move without the size, for
 // longer than that, are a change.
 func TestAppendStampsBeforeItGrows(t *testing.T) {
@@ -121,8 +121,8 @@ func TestAppendStampsBeforeItGrows(t *testing.T) {
 		if st := src.State(); st != Changed {
 			t.Errorf("State after the times alone moved: %d, want Changed (%d)", st, Changed)
 		}
-		if took := time.Since(start); took < appendStarting {
-			t.Errorf("State decided in %v, before an append could have shown its size (%v)", took, appendStarting)
+		if took := time.Since(start); took < AppendStarting {
+			t.Errorf("State decided in %v, before an append could have shown its size (%v)", took, AppendStarting)
 		}
 		if n, err := src.ReadAt(buf, 0); n != 0 || !errors.Is(err, ErrMismatch) {
 			t.Errorf("ReadAt after the times alone moved: %d, %v; want 0, ErrMismatch", n, err)

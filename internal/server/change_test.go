@@ -542,6 +542,54 @@ func TestServedWhileGrowing(t *testing.T) {
 	}
 }
 
+// A file rewritten in place, a newline put into an old line, then
+// appended to 100 ms later, before any request or check has looked: the
+// file grew, and the check of its old bytes samples too little to see the
+// new newline, but the kernel reported a write that did not grow the file,
+// so the lines after it are never served from the old index (they moved
+// by one). (Within 50 ms, the rewrite would pass for an append whose
+// report came late.)
+func TestRewriteThenAppendSeen(t *testing.T) {
+	t.Parallel()
+	initial := version(1, 100_000)
+	ts := startServer(t, initial, func(s *Server) { s.cfg.CheckInterval = time.Hour })
+	ts.waitReady()
+	if !ts.s.files[0].notes.mark(ts.s.files[0].cur.Load().f).valid {
+		t.Skip("no file notifications here")
+	}
+	// A byte in the middle of line 30001 becomes a newline: same size.
+	off := int64(len(strings.Join(splitLines(initial)[:30_000], "")) + 5)
+	f, err := os.OpenFile(ts.file, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("\n"), off); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	time.Sleep(100 * time.Millisecond) // more than an append is given to show its size
+	f, err = os.OpenFile(ts.file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("appended\n")
+	f.Close()
+	now, err := os.ReadFile(ts.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := splitLines(now)
+	waitFor(t, 5*time.Second, "the new version served", func() bool {
+		r := ts.get("/lines/" + strconv.Itoa(len(want)))
+		return r.code == 200 && r.body == want[len(want)-1]
+	})
+	for _, n := range []int{30_000, 30_001, 30_002, 50_000, 99_999, 100_000, 100_001} {
+		if r := ts.get("/lines/" + strconv.Itoa(n)); r.code != 200 || r.body != want[n-1] {
+			t.Errorf("line %d: %d %q, want %q", n, r.code, r.body, want[n-1])
+		}
+	}
+}
+
 // grepLines returns the lines of s that contain sub.
 func grepLines(s, sub string) string {
 	var b strings.Builder

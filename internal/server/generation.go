@@ -42,10 +42,9 @@ type generation struct {
 }
 
 // newGeneration returns the generation of f and ix, its index, saved at
-// index, its reads sharing o; unwritten tells whether f is known not to
-// have been written to since its stat was read for ix (see
-// lineindex.Source.Unwritten).
-func newGeneration(f *os.File, ix *lineindex.Index, index string, o lineindex.SourceOptions, unwritten func() bool) *generation {
+// index, its reads sharing o; writes tells what is known of the writes to
+// f since its stat was read for ix.
+func newGeneration(f *os.File, ix *lineindex.Index, index string, o lineindex.SourceOptions, writes writesSince) *generation {
 	// The Source keeps f's descriptor number: f is closed only when the
 	// last request using this generation releases it, so the number cannot
 	// name another file while a request reads through it.
@@ -53,7 +52,7 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string, o lineindex.So
 		f: f, src: ix.Source(f, o), ix: ix, index: index,
 		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
 	}
-	g.src.Unwritten = unwritten
+	g.src.Unwritten, g.src.Rewritten = writes.unwritten, writes.rewritten
 	g.etags = []etagRange{{from: 1, prefix: `"` + ix.Tag() + "-"}}
 	if g.size > 0 {
 		var b [1]byte
@@ -107,8 +106,8 @@ const etagsMergedWithin = 10 * time.Second
 
 // grownTo returns the generation of f, g's file now that it has grown, and
 // x, its index: its first unchanged lines keep their ETags.
-func (g *generation) grownTo(f *os.File, x *lineindex.Index, unchanged int64, index string, now time.Time, o lineindex.SourceOptions, unwritten func() bool) *generation {
-	n := newGeneration(f, x, index, o, unwritten)
+func (g *generation) grownTo(f *os.File, x *lineindex.Index, unchanged int64, index string, now time.Time, o lineindex.SourceOptions, writes writesSince) *generation {
+	n := newGeneration(f, x, index, o, writes)
 	var etags []etagRange
 	for _, r := range g.etags {
 		if r.from <= unchanged {

@@ -76,7 +76,7 @@ func (s *file) load(ctx context.Context, f *os.File, distrust error, save bool) 
 		s.log.Info("indexed", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
 	}
-	s.install(newGeneration(f, ix, l.Path, s.sourceOptions(), s.unwritten(m)))
+	s.install(newGeneration(f, ix, l.Path, s.sourceOptions(), s.since(m)))
 	s.log.Info("serving", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.srv.addr, "took", time.Since(start).Round(time.Microsecond))
 	return nil
@@ -95,10 +95,19 @@ func (s *file) progressText() string {
 	return fmt.Sprintf("indexing: %d%% (%.1f of %.1f MiB)", pct, float64(done)/(1<<20), float64(total)/(1<<20))
 }
 
-// unwritten returns a function that tells whether the file marked by m has
-// not been written to since.
-func (s *file) unwritten(m mark) func() bool {
-	return func() bool { return s.notes.unwritten(m) }
+// writesSince is what the notes can tell of the writes to a file since a
+// mark (see lineindex.Source.Unwritten and Rewritten).
+type writesSince struct {
+	unwritten, rewritten func() bool
+}
+
+// since returns what the notes can tell of the writes to the file marked
+// by m since.
+func (s *file) since(m mark) writesSince {
+	return writesSince{
+		unwritten: func() bool { return s.notes.unwritten(m) },
+		rewritten: func() bool { return s.notes.rewritten(m) },
+	}
 }
 
 // sourceOptions are what the reads of the file's text share: the server's

@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
+	"time"
 	"unsafe"
 
+	"github.com/lined/lined/internal/lineindex"
 	"golang.org/x/sys/unix"
 )
 
@@ -38,7 +41,21 @@ type notes struct {
 	// mark's knowing: a write or truncation reported, events lost, the
 	// watch gone or moved to another file.
 	seq uint64
+	// last is the file's size and times when a write to it was last
+	// reported (or when it was first watched); rewrites counts the
+	// reported writes that left it no larger (see sawWrite). Requests
+	// read rewrites without n.mu.
+	last     looked
+	rewrites atomic.Uint64
 }
+
+// looked is what a stat of the file said of its size and times.
+type looked struct {
+	size         int64
+	mtime, ctime unix.Timespec
+}
+
+func lookedOf(st *unix.Stat_t) looked { return looked{st.Size, st.Mtim, st.Ctim} }
 
 const (
 	fileEvents = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_CLOSE_WRITE | unix.IN_MOVE_SELF | unix.IN_DELETE_SELF
@@ -122,7 +139,34 @@ func (n *notes) watchFile(fd int) {
 	if err != nil || again != wd {
 		return
 	}
-	n.wd, n.dev, n.ino = int32(wd), st.Dev, st.Ino
+	n.wd, n.dev, n.ino, n.last = int32(wd), st.Dev, st.Ino, lookedOf(&st)
+}
+
+// sawWrite looks at the file after a write to it was reported (the kernel
+// reports a write once it is done): if the file is no larger than at the
+// last report, and its times moved, the write rewrote old bytes or cut the
+// file. Appends only ever grow it; but a report may come late, after the
+// next append has stamped the file and before it has copied a byte, so a
+// size that stayed is given lineindex.AppendStarting to move: a rewrite
+// followed by an append within that time is not seen here. n.mu is held.
+func (n *notes) sawWrite() {
+	var st unix.Stat_t
+	if unix.Stat(n.s.path, &st) != nil || st.Dev != n.dev || st.Ino != n.ino {
+		return // gone or replaced: the watcher sees that by itself
+	}
+	now := lookedOf(&st)
+	for deadline := time.Now().Add(lineindex.AppendStarting); now.size == n.last.size && now != n.last && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Microsecond)
+		if unix.Stat(n.s.path, &st) != nil || st.Dev != n.dev || st.Ino != n.ino {
+			return
+		}
+		now = lookedOf(&st)
+	}
+	if now.size <= n.last.size && now != n.last {
+		n.rewrites.Add(1)
+		n.s.log.Debug("a write left the file no larger: rewritten in place or cut", "file", n.s.path, "size", now.size)
+	}
+	n.last = now
 }
 
 // readEvents reads and handles the events queued on fd. n.mu is held.
@@ -148,6 +192,9 @@ func (n *notes) readEvents(fd int) {
 				if ev.Wd == n.wd && ev.Mask&(unix.IN_MODIFY|unix.IN_IGNORED) != 0 {
 					n.seq++
 				}
+				if ev.Wd == n.wd && ev.Mask&unix.IN_MODIFY != 0 {
+					n.sawWrite()
+				}
 				if ev.Wd == n.wd && ev.Mask&unix.IN_IGNORED != 0 {
 					n.wd = -1
 				}
@@ -166,10 +213,10 @@ func (n *notes) readEvents(fd int) {
 	}
 }
 
-// mark is where the notes of a file stood: see unwritten.
+// mark is where the notes of a file stood: see unwritten and rewritten.
 type mark struct {
-	seq   uint64
-	valid bool // the file was watched
+	seq, rewrites uint64
+	valid         bool // the file was watched
 }
 
 // mark returns where the notes of f stand now: take it before f's stat is
@@ -184,7 +231,7 @@ func (n *notes) mark(f *os.File) (m mark) {
 		return mark{}
 	}
 	n.now(func() {
-		m = mark{seq: n.seq, valid: n.wd >= 0 && st.Dev == n.dev && st.Ino == n.ino}
+		m = mark{seq: n.seq, rewrites: n.rewrites.Load(), valid: n.wd >= 0 && st.Dev == n.dev && st.Ino == n.ino}
 	})
 	return m
 }
@@ -195,6 +242,14 @@ func (n *notes) mark(f *os.File) (m mark) {
 func (n *notes) unwritten(m mark) bool {
 	ok := false
 	return m.valid && n.now(func() { ok = n.seq == m.seq && n.wd >= 0 }) && ok
+}
+
+// rewritten tells whether a write that left the file of m no larger was
+// reported since m was taken (see sawWrite), by what the events read so
+// far say: it reads none itself, for it is asked on every read of a grown
+// file.
+func (n *notes) rewritten(m mark) bool {
+	return m.valid && n.rewrites.Load() != m.rewrites
 }
 
 // cString is b up to its first NUL (inotify pads names with NULs).

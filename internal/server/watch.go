@@ -154,6 +154,9 @@ func check(g *generation, path string) decision {
 	switch {
 	case oerr != nil:
 		return decision{stale: true, reason: "cannot stat the open file: " + oerr.Error()}
+	case state == lineindex.Changed && perr == nil && g.src.Rewritten != nil && g.src.Rewritten():
+		// A saved index would pass for one of a file that only grew.
+		return decision{stale: true, reason: "a write left the file no larger (rewritten in place, or cut) before it grew", how: fromPathAnew}
 	case state == lineindex.Changed:
 		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
 			// Only the status change time moved, and the Source could not
@@ -209,6 +212,12 @@ func (s *file) extend(ctx context.Context) error {
 	start := time.Now()
 	m := s.notes.mark(g.f) // before Extend reads the file's stat
 	x, unchanged, err := g.ix.Extend(ctx, g.f, lineindex.BuildOptions{})
+	if err == nil && g.src.State() == lineindex.Changed {
+		// A rewrite reported before m, which the new generation's mark
+		// would not show.
+		x.Close()
+		err = lineindex.ErrMismatch
+	}
 	if errors.Is(err, lineindex.ErrMismatch) {
 		g.stale.Store(true)
 		s.log.Info("loading the file again", "file", s.path, "reason", err.Error())
@@ -234,7 +243,7 @@ func (s *file) extend(ctx context.Context) error {
 	} else {
 		index = g.index // the saved index, which a restart extends
 	}
-	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.sourceOptions(), s.unwritten(m)))
+	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.sourceOptions(), s.since(m)))
 	s.metrics.extended()
 	s.log.Debug("the file grew: index extended", "file", s.path, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
 	return nil

@@ -58,6 +58,21 @@ func TestCheckDecides(t *testing.T) {
 		t.Error("check marked the generation stale itself")
 	}
 
+	// Appended to after a write that left it no larger was reported:
+	// stale, and indexed anew, for a saved index would pass for one of
+	// a file that only grew.
+	g, file = fresh()
+	g.src.Rewritten = func() bool { return true }
+	f, err = os.OpenFile(file, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("c\n")
+	f.Close()
+	if d := check(g, file); !d.stale || d.how != fromPathAnew || d.reason == "" {
+		t.Errorf("rewritten, then appended to: %+v, want the file indexed anew", d)
+	}
+
 	// Deleted: its status changed too (one link less), so it is indexed
 	// again through the descriptor still open.
 	g, file = fresh()
