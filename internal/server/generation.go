@@ -19,7 +19,8 @@ type generation struct {
 	src     *lineindex.Source // f, read as ix's version: every read checked
 	ix      *lineindex.Index
 	index   string // where the index came from or went to; "" if in memory only
-	size    int64  // of the file as indexed
+	size    int64  // of the text as indexed (decompressed, if the file is compressed)
+	stored  int64  // of the file itself as indexed: size, unless it is compressed
 	modTime int64  // of the file as indexed, Unix nanoseconds
 	lines   int64
 	// etags are the ETag prefixes of the lines: line N's ETag is the
@@ -54,7 +55,11 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string, o lineindex.So
 	}
 	g.src.Unwritten, g.src.Rewritten = writes.unwritten, writes.rewritten
 	g.etags = []etagRange{{from: 1, prefix: `"` + ix.Tag() + "-"}}
-	if g.size > 0 {
+	// Only a plain file is extended as it grows: a compressed one is
+	// indexed anew, and its last byte here would be a compressed one.
+	var compressed string
+	compressed, g.stored = ix.Compressed()
+	if compressed == "" && g.size > 0 {
 		var b [1]byte
 		if n, _ := f.ReadAt(b[:], g.size-1); n == 1 {
 			g.lastOpen = b[0] != '\n'

@@ -158,7 +158,7 @@ func check(g *generation, path string) decision {
 		// A saved index would pass for one of a file that only grew.
 		return decision{stale: true, reason: "a write left the file no larger (rewritten in place, or cut) before it grew", how: fromPathAnew}
 	case state == lineindex.Changed:
-		if open.Size() == g.size && open.ModTime().UnixNano() == g.modTime {
+		if open.Size() == g.stored && open.ModTime().UnixNano() == g.modTime {
 			// Only the status change time moved, and the Source could not
 			// take it for a chmod, a link or a rename: the file may have
 			// been rewritten, keeping its size and putting its
@@ -178,7 +178,7 @@ func check(g *generation, path string) decision {
 			return decision{stale: true, reason: "the file changed and its path is gone"}
 		}
 		return decision{stale: true, reason: fmt.Sprintf("the file changed: %d bytes modified at %s, indexed %d bytes modified at %s",
-			open.Size(), open.ModTime().UTC().Format(time.RFC3339Nano), g.size, time.Unix(0, g.modTime).UTC().Format(time.RFC3339Nano))}
+			open.Size(), open.ModTime().UTC().Format(time.RFC3339Nano), g.stored, time.Unix(0, g.modTime).UTC().Format(time.RFC3339Nano))}
 	case g.stale.Load() && g.indexChanged.Load():
 		return decision{reason: "the index file was changed in place"}
 	case g.stale.Load():

@@ -2,6 +2,7 @@ package server
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -71,6 +72,32 @@ func TestCheckDecides(t *testing.T) {
 	f.Close()
 	if d := check(g, file); !d.stale || d.how != fromPathAnew || d.reason == "" {
 		t.Errorf("rewritten, then appended to: %+v, want the file indexed anew", d)
+	}
+
+	// A compressed file rewritten in place, its size and modification
+	// time kept (here a byte of the gzip header's own time): its saved
+	// index cannot tell, so it is read again, whole. Its size is the
+	// compressed one, not its text's.
+	s := loadedServer(t, gzipOf(t, []byte(strings.Repeat("a line of text\n", 1000))))
+	g, file = s.files[0].cur.Load(), s.files[0].path
+	fi, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.WriteAt([]byte{0x5a}, 5)
+	w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if d := check(g, file); !d.stale || d.how != fromPathAnew || d.reason == "" {
+		t.Errorf("compressed, rewritten keeping its size and time: %+v, want the file indexed anew", d)
 	}
 
 	// Deleted: its status changed too (one link less), so it is indexed
