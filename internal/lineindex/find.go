@@ -135,11 +135,12 @@ type checkedReader struct {
 }
 
 // endsHere tells whether src, a file grown or not, has no byte at end: a
-// final line that lacks a newline and ends at end has not grown.
+// final line that lacks a newline and ends at end has not grown. A read
+// that fails (a Source seen changed, say) tells nothing, and is no.
 func endsHere(src io.ReaderAt, end int64) bool {
 	var one [1]byte
-	k, _ := src.ReadAt(one[:], end)
-	return k == 0
+	k, err := src.ReadAt(one[:], end)
+	return k == 0 && (err == nil || errors.Is(err, io.EOF))
 }
 
 func (c *checkedReader) Read(p []byte) (int, error) {

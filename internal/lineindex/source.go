@@ -27,8 +27,8 @@ import (
 // A file whose status alone changed (chmod, chown, a link, a rename: only
 // its status change time moved) is a change, unless Unwritten says that it
 // was not written to: then its fingerprint is checked, once per stamp, and
-// reads go on if it matches. A grown file is a change once Rewritten says
-// that a write to it did not grow it.
+// reads go on if it matches. Any file is a change once Rewritten says that
+// a write to it did not grow it.
 type Source struct {
 	f    *os.File
 	fd   int         // f's descriptor, valid while f is open
@@ -41,10 +41,10 @@ type Source struct {
 	// is set before the Source is used.
 	Unwritten func() bool
 	// Rewritten, if set, tells whether a write that kept or cut the file's
-	// size was seen since the stamp of the index: one that changed old
-	// bytes, which a file that has grown since would hide from the check
-	// of its old bytes. It is set before the Source is used, and must be
-	// cheap: a grown file's every read asks it.
+	// size was seen since the stamp of the index: a change, which a file
+	// that has grown since would hide from the check of its old bytes, and
+	// an index extended from one saved before it would carry. It is set
+	// before the Source is used, and must be cheap: every read asks it.
 	Rewritten func() bool
 	// grown is the latest stamp of the file, larger than indexed, at
 	// which its indexed bytes were checked; restamped the latest with
@@ -121,13 +121,13 @@ func fstatGrowing(f *os.File, fd int, was stamp) (stamp, error) {
 func (s *Source) State() State {
 	st, err := fstatGrowing(s.f, s.fd, s.st)
 	switch {
-	case err != nil:
+	case err != nil, s.Rewritten != nil && s.Rewritten():
 		return Changed
 	case st == s.st:
 		return Same
 	case s.st.statusOnly(st):
 		return s.statusChanged(st)
-	case !s.ix.grown(st), s.Rewritten != nil && s.Rewritten():
+	case !s.ix.grown(st):
 		return Changed
 	}
 	if g := s.grown.Load(); g != nil && *g == st {

@@ -590,6 +590,68 @@ func TestRewriteThenAppendSeen(t *testing.T) {
 	}
 }
 
+// What the notes count as rewrites: appends by writers side by side never
+// (a report may come late, when the next append has stamped the file and
+// not yet grown it), a cut at once, a same-size rewrite once settled.
+func TestNotesCountRewrites(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, version(1, 1000), func(s *Server) { s.cfg.CheckInterval = time.Hour })
+	ts.waitReady()
+	n := ts.s.files[0].notes
+	if !n.mark(ts.s.files[0].cur.Load().f).valid {
+		t.Skip("no file notifications here")
+	}
+	write := func(flag int, off int64, b string) {
+		f, err := os.OpenFile(ts.file, os.O_WRONLY|flag, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if flag&os.O_APPEND != 0 {
+			_, err = f.WriteString(b)
+		} else {
+			_, err = f.WriteAt([]byte(b), off)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	settled := func(want uint64, what string) {
+		t.Helper()
+		waitFor(t, 3*time.Second, what, func() bool {
+			n.now(func() {})
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return !n.settling && n.rewrites.Load() >= want
+		})
+		if got := n.rewrites.Load(); got != want {
+			t.Fatalf("%s: %d rewrites counted, want %d", what, got, want)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Go(func() {
+			for i := range 300 {
+				write(os.O_APPEND, 0, fmt.Sprintf("appended %d.%d\n", w, i))
+			}
+		})
+	}
+	wg.Wait()
+	settled(0, "1,200 appends by 4 writers")
+	fi, err := os.Stat(ts.file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(ts.file, fi.Size()-1); err != nil {
+		t.Fatal(err)
+	}
+	settled(1, "a cut")
+	write(0, 10, "X")
+	settled(2, "a same-size rewrite")
+	write(os.O_APPEND, 0, "more\n")
+	settled(2, "an append after them")
+}
+
 // grepLines returns the lines of s that contain sub.
 func grepLines(s, sub string) string {
 	var b strings.Builder

@@ -42,6 +42,12 @@ type generation struct {
 	goneWarned bool // the watcher said the path is gone (watcher only)
 }
 
+// rewritten tells whether a write that left g's file no larger was
+// reported since it was indexed (see lineindex.Source.Rewritten).
+func (g *generation) rewritten() bool {
+	return g.src.Rewritten != nil && g.src.Rewritten()
+}
+
 // newGeneration returns the generation of f and ix, its index, saved at
 // index, its reads sharing o; writes tells what is known of the writes to
 // f since its stat was read for ix.

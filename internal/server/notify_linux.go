@@ -41,21 +41,28 @@ type notes struct {
 	// mark's knowing: a write or truncation reported, events lost, the
 	// watch gone or moved to another file.
 	seq uint64
-	// last is the file's size and times when a write to it was last
-	// reported (or when it was first watched); rewrites counts the
-	// reported writes that left it no larger (see sawWrite). Requests
-	// read rewrites without n.mu.
+	// last is the file's size and modification time when a write to it
+	// was last reported (or when it was first watched); settling, that
+	// settle is deciding what a write did.
 	last     looked
-	rewrites atomic.Uint64
+	settling bool
+	// rewrites counts the reported writes that left the file no larger
+	// (see sawWrite), and epoch the files watched, so that a mark counts
+	// only its own file's. Requests read both without n.mu.
+	rewrites, epoch atomic.Uint64
 }
 
-// looked is what a stat of the file said of its size and times.
+// looked is what a stat of the file said of its size and modification time.
 type looked struct {
-	size         int64
-	mtime, ctime unix.Timespec
+	size  int64
+	mtime unix.Timespec
 }
 
-func lookedOf(st *unix.Stat_t) looked { return looked{st.Size, st.Mtim, st.Ctim} }
+func lookedOf(st *unix.Stat_t) looked { return looked{st.Size, st.Mtim} }
+
+// settleFor bounds how long settle watches a write that left the file's
+// size as it was: one that has not grown it by then never will.
+const settleFor = time.Second
 
 const (
 	fileEvents = unix.IN_MODIFY | unix.IN_ATTRIB | unix.IN_CLOSE_WRITE | unix.IN_MOVE_SELF | unix.IN_DELETE_SELF
@@ -123,6 +130,7 @@ func (n *notes) now(f func()) bool {
 // held.
 func (n *notes) watchFile(fd int) {
 	n.seq++
+	n.epoch.Add(1)
 	n.wd = -1
 	wd, err := unix.InotifyAddWatch(fd, n.s.path, fileEvents)
 	if err != nil {
@@ -143,30 +151,74 @@ func (n *notes) watchFile(fd int) {
 }
 
 // sawWrite looks at the file after a write to it was reported (the kernel
-// reports a write once it is done): if the file is no larger than at the
-// last report, and its times moved, the write rewrote old bytes or cut the
-// file. Appends only ever grow it; but a report may come late, after the
-// next append has stamped the file and before it has copied a byte, so a
-// size that stayed is given lineindex.AppendStarting to move: a rewrite
-// followed by an append within that time is not seen here. n.mu is held.
+// reports a write once it is done). Appends only ever grow the file: one
+// that left it smaller cut it; one that left it as large, its modification
+// time moved, either rewrote old bytes or is an append whose report came
+// late, after the next append had stamped the file and before it had
+// copied a byte, which settle tells apart. n.mu is held.
 func (n *notes) sawWrite() {
 	var st unix.Stat_t
 	if unix.Stat(n.s.path, &st) != nil || st.Dev != n.dev || st.Ino != n.ino {
 		return // gone or replaced: the watcher sees that by itself
 	}
 	now := lookedOf(&st)
-	for deadline := time.Now().Add(lineindex.AppendStarting); now.size == n.last.size && now != n.last && time.Now().Before(deadline); {
-		time.Sleep(100 * time.Microsecond)
-		if unix.Stat(n.s.path, &st) != nil || st.Dev != n.dev || st.Ino != n.ino {
-			return
-		}
-		now = lookedOf(&st)
-	}
-	if now.size <= n.last.size && now != n.last {
-		n.rewrites.Add(1)
-		n.s.log.Debug("a write left the file no larger: rewritten in place or cut", "file", n.s.path, "size", now.size)
+	switch {
+	case now.size < n.last.size:
+		n.rewritten1("cut")
+	case now.size == n.last.size && now.mtime != n.last.mtime && !n.settling:
+		n.settling = true
+		go n.settle(now, st.Dev, st.Ino, n.epoch.Load())
 	}
 	n.last = now
+}
+
+// settle decides, without holding n.mu, what a write that left the file
+// at was's size did. If the size moves within lineindex.AppendStarting, an
+// append had stamped the file (the same wait as a Source's): a rewrite
+// followed that soon by an append is not told from it. Later, writes to a
+// file take turns, and a write stamps the file before it copies: if the
+// size moves with the modification time as it was, the write that stamped
+// it was that append, held up; if the time moves first, or with the size,
+// that write was done without growing the file, a rewrite. (An append held
+// up that long whose successor stamps the file before this looks again is
+// taken for a rewrite: an index built anew, never a wrong line.) A write
+// that grows nothing within settleFor was a rewrite too.
+func (n *notes) settle(was looked, dev, ino, epoch uint64) {
+	start := time.Now()
+	rewrite := true
+	for time.Since(start) < settleFor {
+		pause := 100 * time.Microsecond
+		if time.Since(start) >= lineindex.AppendStarting {
+			pause = time.Millisecond
+		}
+		time.Sleep(pause)
+		var st unix.Stat_t
+		if unix.Stat(n.s.path, &st) != nil || st.Dev != dev || st.Ino != ino {
+			rewrite = false // gone or replaced: the watcher sees that by itself
+			break
+		}
+		now := lookedOf(&st)
+		if now.size != was.size && (now.mtime == was.mtime || time.Since(start) < lineindex.AppendStarting) {
+			rewrite = false
+			break
+		}
+		if now != was {
+			break
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.settling = false
+	if rewrite && n.epoch.Load() == epoch {
+		n.rewritten1("rewritten in place")
+		n.s.poke()
+	}
+}
+
+// rewritten1 counts a write that left the file no larger. n.mu is held.
+func (n *notes) rewritten1(how string) {
+	n.rewrites.Add(1)
+	n.s.log.Debug("a write left the file no larger", "file", n.s.path, "how", how)
 }
 
 // readEvents reads and handles the events queued on fd. n.mu is held.
@@ -215,8 +267,8 @@ func (n *notes) readEvents(fd int) {
 
 // mark is where the notes of a file stood: see unwritten and rewritten.
 type mark struct {
-	seq, rewrites uint64
-	valid         bool // the file was watched
+	seq, rewrites, epoch uint64
+	valid                bool // the file was watched
 }
 
 // mark returns where the notes of f stand now: take it before f's stat is
@@ -231,7 +283,7 @@ func (n *notes) mark(f *os.File) (m mark) {
 		return mark{}
 	}
 	n.now(func() {
-		m = mark{seq: n.seq, rewrites: n.rewrites.Load(), valid: n.wd >= 0 && st.Dev == n.dev && st.Ino == n.ino}
+		m = mark{seq: n.seq, rewrites: n.rewrites.Load(), epoch: n.epoch.Load(), valid: n.wd >= 0 && st.Dev == n.dev && st.Ino == n.ino}
 	})
 	return m
 }
@@ -247,9 +299,9 @@ func (n *notes) unwritten(m mark) bool {
 // rewritten tells whether a write that left the file of m no larger was
 // reported since m was taken (see sawWrite), by what the events read so
 // far say: it reads none itself, for it is asked on every read of a grown
-// file.
+// file. Once another file is watched at the path, it no longer knows.
 func (n *notes) rewritten(m mark) bool {
-	return m.valid && n.rewrites.Load() != m.rewrites
+	return m.valid && n.epoch.Load() == m.epoch && n.rewrites.Load() != m.rewrites
 }
 
 // cString is b up to its first NUL (inotify pads names with NULs).

@@ -154,8 +154,9 @@ func check(g *generation, path string) decision {
 	switch {
 	case oerr != nil:
 		return decision{stale: true, reason: "cannot stat the open file: " + oerr.Error()}
-	case state == lineindex.Changed && perr == nil && g.src.Rewritten != nil && g.src.Rewritten():
-		// A saved index would pass for one of a file that only grew.
+	case state == lineindex.Changed && perr == nil && os.SameFile(open, named) && g.rewritten():
+		// A saved index would pass for one of a file that only grew, or
+		// be one taken from the file before the rewrite was reported.
 		return decision{stale: true, reason: "a write left the file no larger (rewritten in place, or cut) before it grew", how: fromPathAnew}
 	case state == lineindex.Changed:
 		if open.Size() == g.stored && open.ModTime().UnixNano() == g.modTime {
@@ -212,11 +213,10 @@ func (s *file) extend(ctx context.Context) error {
 	start := time.Now()
 	m := s.notes.mark(g.f) // before Extend reads the file's stat
 	x, unchanged, err := g.ix.Extend(ctx, g.f, lineindex.BuildOptions{})
-	if err == nil && g.src.State() == lineindex.Changed {
-		// A rewrite reported before m, which the new generation's mark
-		// would not show.
+	if err == nil && g.rewritten() {
+		// Reported before m, so the new generation's mark would not show it.
 		x.Close()
-		err = lineindex.ErrMismatch
+		err = fmt.Errorf("%w: a write left it no larger (rewritten in place, or cut) before it grew", lineindex.ErrMismatch)
 	}
 	if errors.Is(err, lineindex.ErrMismatch) {
 		g.stale.Store(true)
