@@ -30,7 +30,7 @@ func TestSourceRefusesAChangedFile(t *testing.T) {
 	}
 	// A letter of line 10 changed in place, its time put back.
 	off := int64(bytes.Index(data, naiveLines(data)[9]))
-	changeKeepingTime(t, path, off, data[off]^0x20)
+	testkit.ChangeKeepingTime(t, path, off, data[off]^0x20)
 	if src.State() != Changed {
 		t.Fatal("the Source says the same after a change")
 	}
@@ -225,7 +225,7 @@ func TestStatusOnlyChange(t *testing.T) {
 	// A sampled byte changed, the times put back: a change, not a chmod.
 	src = load().Index.Source(openFile(t, path), SourceOptions{})
 	src.Unwritten = func() bool { return true }
-	changeKeepingTime(t, path, 10, data[10]^0x20)
+	testkit.ChangeKeepingTime(t, path, 10, data[10]^0x20)
 	if got := src.State(); got != Changed {
 		t.Errorf("sampled byte changed: Source.State = %v, want Changed", got)
 	}

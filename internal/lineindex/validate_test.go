@@ -205,32 +205,6 @@ func sampled(size, off int64) bool {
 	return false
 }
 
-// changeKeepingTime overwrites one byte of the file at path, keeping its
-// modification time, and returns a function that undoes it.
-func changeKeepingTime(t testing.TB, path string, off int64, b byte) (undo func()) {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var old [1]byte
-	if _, err := f.ReadAt(old[:], off); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte{b}, off); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-	return func() { changeKeepingTime(t, path, off, old[0]) }
-}
-
 // forgeStamp gives ix the status the file at path has now, as if the
 // file's change had not moved its status change time: what is left to
 // see it is the fingerprint.
@@ -278,7 +252,7 @@ func TestValidateSampledBytes(t *testing.T) {
 				}
 			}
 			for _, off := range offsets {
-				undo := changeKeepingTime(t, path, off, data[off]^0x01)
+				undo := testkit.ChangeKeepingTime(t, path, off, data[off]^0x01)
 				// The fingerprint alone, as if the status change time had
 				// not moved.
 				forgeStamp(t, ix, path)
@@ -322,7 +296,7 @@ func TestChangeOutsideSamples(t *testing.T) {
 	}
 
 	t.Run("letter changed", func(t *testing.T) {
-		undo := changeKeepingTime(t, path, off, '#')
+		undo := testkit.ChangeKeepingTime(t, path, off, '#')
 		defer undo()
 		forgeStamp(t, ix, path)
 		if err := validErr(ix, f); err != nil {
@@ -338,7 +312,7 @@ func TestChangeOutsideSamples(t *testing.T) {
 		}
 	})
 	t.Run("newline added", func(t *testing.T) {
-		undo := changeKeepingTime(t, path, off, '\n')
+		undo := testkit.ChangeKeepingTime(t, path, off, '\n')
 		defer undo()
 		if runtime.GOOS == "linux" {
 			// With its size and modification time as they were, the
@@ -358,7 +332,7 @@ func TestChangeOutsideSamples(t *testing.T) {
 	})
 	t.Run("inside a sample", func(t *testing.T) {
 		r := sampleRanges(size)[7]
-		undo := changeKeepingTime(t, path, (r[0]+r[1])/2, '\n')
+		undo := testkit.ChangeKeepingTime(t, path, (r[0]+r[1])/2, '\n')
 		defer undo()
 		forgeStamp(t, ix, path)
 		wantStale(t, validErr(ix, f), "Validate")

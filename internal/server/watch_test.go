@@ -4,6 +4,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/lined/lined/internal/testkit"
 )
 
 // check decides, without changing anything, what the watcher must do.
@@ -80,22 +82,7 @@ func TestCheckDecides(t *testing.T) {
 	// compressed one, not its text's.
 	s := loadedServer(t, gzipOf(t, []byte(strings.Repeat("a line of text\n", 1000))))
 	g, file = s.files[0].cur.Load(), s.files[0].path
-	fi, err := os.Stat(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := os.OpenFile(file, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = w.WriteAt([]byte{0x5a}, 5)
-	w.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(file, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
+	testkit.ChangeKeepingTime(t, file, 5, 0x5a)
 	if d := check(g, file); !d.stale || d.how != fromPathAnew || d.reason == "" {
 		t.Errorf("compressed, rewritten keeping its size and time: %+v, want the file indexed anew", d)
 	}

@@ -205,3 +205,29 @@ func Shuffled(lines [][]byte, seed uint64, most int) (args []string, want []byte
 	}
 	return args, want
 }
+
+// ChangeKeepingTime overwrites one byte of the file at path, keeping its
+// modification time, and returns a function that undoes it.
+func ChangeKeepingTime(t testing.TB, path string, off int64, b byte) (undo func()) {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var old [1]byte
+	if _, err := f.ReadAt(old[:], off); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{b}, off); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(path, fi.ModTime(), fi.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	return func() { ChangeKeepingTime(t, path, off, old[0]) }
+}
