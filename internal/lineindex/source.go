@@ -92,10 +92,10 @@ const (
 // AppendStarting is how long a file whose times moved is given for its
 // size to move too, as it does once an append has begun copying, before
 // the write that moved them counts as a change (here in fstatGrowing; lined
-// gives a reported write as long). The writer stamps the times first and may lose its CPU before it
-// copies a byte, for some milliseconds on a loaded machine (R10 caught a
-// shorter wait taking appends for changes). Only a write that keeps the
-// size, a change, waits it out in full.
+// gives a reported write as long). The writer stamps the times first and
+// may lose its CPU before it copies a byte, for some milliseconds on a
+// loaded machine (R10 caught a shorter wait taking appends for changes).
+// Only a write that keeps the size, a change, waits it out in full.
 const AppendStarting = 50 * time.Millisecond
 
 // fstatGrowing is fstat for a file that may be growing from the stamp was:

@@ -157,19 +157,28 @@ func (n *notes) watchFile(fd int) {
 // late, after the next append had stamped the file and before it had
 // copied a byte, which settle tells apart. n.mu is held.
 func (n *notes) sawWrite() {
-	var st unix.Stat_t
-	if unix.Stat(n.s.path, &st) != nil || st.Dev != n.dev || st.Ino != n.ino {
-		return // gone or replaced: the watcher sees that by itself
+	now, ok := n.look(n.dev, n.ino)
+	if !ok {
+		return
 	}
-	now := lookedOf(&st)
 	switch {
 	case now.size < n.last.size:
-		n.rewritten1("cut")
+		n.countRewrite("cut")
 	case now.size == n.last.size && now.mtime != n.last.mtime && !n.settling:
 		n.settling = true
-		go n.settle(now, st.Dev, st.Ino, n.epoch.Load())
+		go n.settle(now, n.dev, n.ino, n.epoch.Load())
 	}
 	n.last = now
+}
+
+// look stats the file at the path, if it is still the file dev and ino
+// name: gone or replaced, the watcher sees that by itself.
+func (n *notes) look(dev, ino uint64) (looked, bool) {
+	var st unix.Stat_t
+	if unix.Stat(n.s.path, &st) != nil || st.Dev != dev || st.Ino != ino {
+		return looked{}, false
+	}
+	return lookedOf(&st), true
 }
 
 // settle decides, without holding n.mu, what a write that left the file
@@ -192,12 +201,11 @@ func (n *notes) settle(was looked, dev, ino, epoch uint64) {
 			pause = time.Millisecond
 		}
 		time.Sleep(pause)
-		var st unix.Stat_t
-		if unix.Stat(n.s.path, &st) != nil || st.Dev != dev || st.Ino != ino {
-			rewrite = false // gone or replaced: the watcher sees that by itself
+		now, ok := n.look(dev, ino)
+		if !ok {
+			rewrite = false
 			break
 		}
-		now := lookedOf(&st)
 		if now.size != was.size && (now.mtime == was.mtime || time.Since(start) < lineindex.AppendStarting) {
 			rewrite = false
 			break
@@ -210,13 +218,13 @@ func (n *notes) settle(was looked, dev, ino, epoch uint64) {
 	defer n.mu.Unlock()
 	n.settling = false
 	if rewrite && n.epoch.Load() == epoch {
-		n.rewritten1("rewritten in place")
+		n.countRewrite("rewritten in place")
 		n.s.poke()
 	}
 }
 
-// rewritten1 counts a write that left the file no larger. n.mu is held.
-func (n *notes) rewritten1(how string) {
+// countRewrite counts a write that left the file no larger. n.mu is held.
+func (n *notes) countRewrite(how string) {
 	n.rewrites.Add(1)
 	n.s.log.Debug("a write left the file no larger", "file", n.s.path, "how", how)
 }
@@ -298,8 +306,8 @@ func (n *notes) unwritten(m mark) bool {
 
 // rewritten tells whether a write that left the file of m no larger was
 // reported since m was taken (see sawWrite), by what the events read so
-// far say: it reads none itself, for it is asked on every read of a grown
-// file. Once another file is watched at the path, it no longer knows.
+// far say: it reads none itself, for every read of the file asks it. Once
+// another file is watched at the path, it no longer knows.
 func (n *notes) rewritten(m mark) bool {
 	return m.valid && n.epoch.Load() == m.epoch && n.rewrites.Load() != m.rewrites
 }
