@@ -590,6 +590,41 @@ func TestRewriteThenAppendSeen(t *testing.T) {
 	}
 }
 
+// A file rewritten in place, keeping its size, is indexed again once: the
+// notes settle that write as a rewrite only later (nothing grows after it),
+// and by then the new index has read it, so it is not indexed a second time
+// nor answered 503 (R4 in CI saw 503s after the last version was ready).
+func TestRewriteIndexedOnce(t *testing.T) {
+	t.Parallel()
+	initial := version(1, 1000)
+	ts := startServer(t, initial, func(s *Server) { s.cfg.CheckInterval = 100 * time.Millisecond })
+	ts.waitReady()
+	if !ts.s.files[0].notes.mark(ts.s.files[0].cur.Load().f).valid {
+		t.Skip("no file notifications here")
+	}
+	f, err := os.OpenFile(ts.file, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteAt([]byte("X"), 3) // "v1:1:" becomes "v1:X:"
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.Replace(splitLines(initial)[0], "v1:1:", "v1:X:", 1)
+	waitFor(t, 5*time.Second, "the rewritten line served", func() bool { return ts.get("/lines/1").body == want })
+	deadline := time.Now().Add(settleFor + 500*time.Millisecond)
+	for time.Now().Before(deadline) {
+		if r := ts.get("/lines/1"); r.code != 200 || r.body != want {
+			t.Fatalf("line 1 after the rewrite was served: %d %q", r.code, r.body)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if m := ts.get("/metrics").body; !strings.Contains(m, "lined_index_builds_total{file=\"data.txt\"} 2\n") {
+		t.Errorf("want 2 builds (the first, and one after the rewrite):\n%s", grepLines(m, "lined_index_builds_total"))
+	}
+}
+
 // What the notes count as rewrites: appends by writers side by side never
 // (a report may come late, when the next append has stamped the file and
 // not yet grown it), a cut at once, a same-size rewrite once settled.

@@ -22,6 +22,7 @@ type generation struct {
 	size    int64  // of the text as indexed (decompressed, if the file is compressed)
 	stored  int64  // of the file itself as indexed: size, unless it is compressed
 	modTime int64  // of the file as indexed, Unix nanoseconds
+	whole   int64  // see writesSince
 	lines   int64
 	// etags are the ETag prefixes of the lines: line N's ETag is the
 	// prefix of the last range from at or before N, then N and '"'. A
@@ -59,7 +60,7 @@ func newGeneration(f *os.File, ix *lineindex.Index, index string, o lineindex.So
 		f: f, src: ix.Source(f, o), ix: ix, index: index,
 		size: ix.Size(), modTime: ix.ModTime().UnixNano(), lines: ix.Lines(),
 	}
-	g.src.Unwritten, g.src.Rewritten = writes.unwritten, writes.rewritten
+	g.src.Unwritten, g.src.Rewritten, g.whole = writes.unwritten, writes.rewritten, writes.whole
 	g.etags = []etagRange{{from: 1, prefix: `"` + ix.Tag() + "-"}}
 	// Only a plain file is extended as it grows: a compressed one is
 	// indexed anew, and its last byte here would be a compressed one.

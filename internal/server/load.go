@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -76,7 +77,11 @@ func (s *file) load(ctx context.Context, f *os.File, distrust error, save bool) 
 		s.log.Info("indexed", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 			"took", l.Took.Round(time.Millisecond), "index", cmp.Or(l.Path, "(memory only)"))
 	}
-	s.install(newGeneration(f, ix, l.Path, s.sourceOptions(), s.since(m)))
+	whole := ix.ModTime().UnixNano()
+	if l.Extended {
+		whole = math.MinInt64 // a saved index's old bytes were not read now
+	}
+	s.install(newGeneration(f, ix, l.Path, s.sourceOptions(), s.since(m, whole)))
 	s.log.Info("serving", "file", s.path, "lines", ix.Lines(), "bytes", ix.Size(),
 		"index", cmp.Or(l.Path, "(memory only)"), "addr", s.srv.addr, "took", time.Since(start).Round(time.Microsecond))
 	return nil
@@ -96,17 +101,22 @@ func (s *file) progressText() string {
 }
 
 // writesSince is what the notes can tell of the writes to a file since a
-// mark (see lineindex.Source.Unwritten and Rewritten).
+// mark (see lineindex.Source.Unwritten and Rewritten). whole is the
+// modification time (Unix nanoseconds) of the file when all of its bytes
+// that an index describes were last read, by a build: a rewrite no later
+// than that is in the index.
 type writesSince struct {
 	unwritten, rewritten func() bool
+	whole                int64
 }
 
 // since returns what the notes can tell of the writes to the file marked
-// by m since.
-func (s *file) since(m mark) writesSince {
+// by m since, whole as in writesSince.
+func (s *file) since(m mark, whole int64) writesSince {
 	return writesSince{
 		unwritten: func() bool { return s.notes.unwritten(m) },
-		rewritten: func() bool { return s.notes.rewritten(m) },
+		rewritten: func() bool { return s.notes.rewritten(m, whole) },
+		whole:     whole,
 	}
 }
 

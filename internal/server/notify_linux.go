@@ -47,9 +47,11 @@ type notes struct {
 	last     looked
 	settling bool
 	// rewrites counts the reported writes that left the file no larger
-	// (see sawWrite), and epoch the files watched, so that a mark counts
-	// only its own file's. Requests read both without n.mu.
+	// (see sawWrite), rewrote is the latest one's modification time (Unix
+	// nanoseconds), and epoch counts the files watched, so that a mark
+	// counts only its own file's. Requests read them without n.mu.
 	rewrites, epoch atomic.Uint64
+	rewrote         atomic.Int64
 }
 
 // looked is what a stat of the file said of its size and modification time.
@@ -163,7 +165,7 @@ func (n *notes) sawWrite() {
 	}
 	switch {
 	case now.size < n.last.size:
-		n.countRewrite("cut")
+		n.countRewrite("cut", now)
 	case now.size == n.last.size && now.mtime != n.last.mtime && !n.settling:
 		n.settling = true
 		go n.settle(now, n.dev, n.ino, n.epoch.Load())
@@ -218,13 +220,17 @@ func (n *notes) settle(was looked, dev, ino, epoch uint64) {
 	defer n.mu.Unlock()
 	n.settling = false
 	if rewrite && n.epoch.Load() == epoch {
-		n.countRewrite("rewritten in place")
+		n.countRewrite("rewritten in place", was)
 		n.s.poke()
 	}
 }
 
-// countRewrite counts a write that left the file no larger. n.mu is held.
-func (n *notes) countRewrite(how string) {
+// countRewrite counts a write that left the file no larger, seen as w.
+// n.mu is held.
+func (n *notes) countRewrite(how string, w looked) {
+	if t := w.mtime.Nano(); t > n.rewrote.Load() {
+		n.rewrote.Store(t)
+	}
 	n.rewrites.Add(1)
 	n.s.log.Debug("a write left the file no larger", "file", n.s.path, "how", how)
 }
@@ -304,12 +310,14 @@ func (n *notes) unwritten(m mark) bool {
 	return m.valid && n.now(func() { ok = n.seq == m.seq && n.wd >= 0 }) && ok
 }
 
-// rewritten tells whether a write that left the file of m no larger was
-// reported since m was taken (see sawWrite), by what the events read so
-// far say: it reads none itself, for every read of the file asks it. Once
-// another file is watched at the path, it no longer knows.
-func (n *notes) rewritten(m mark) bool {
-	return m.valid && n.epoch.Load() == m.epoch && n.rewrites.Load() != m.rewrites
+// rewritten tells whether a write that left the file of m no larger, and
+// modified it after whole (Unix nanoseconds), was reported since m was
+// taken (see sawWrite), by what the events read so far say: it reads none
+// itself, for every read of the file asks it. A write settled late, after
+// a build that read it, is not one. Once another file is watched at the
+// path, it no longer knows.
+func (n *notes) rewritten(m mark, whole int64) bool {
+	return m.valid && n.epoch.Load() == m.epoch && n.rewrites.Load() != m.rewrites && n.rewrote.Load() > whole
 }
 
 // cString is b up to its first NUL (inotify pads names with NULs).

@@ -16,4 +16,4 @@ type mark struct{}
 func (s *file) startNotes(context.Context) *notes { return &notes{} }
 func (n *notes) mark(*os.File) mark               { return mark{} }
 func (n *notes) unwritten(mark) bool              { return false }
-func (n *notes) rewritten(mark) bool              { return false }
+func (n *notes) rewritten(mark, int64) bool       { return false }

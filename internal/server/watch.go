@@ -243,7 +243,7 @@ func (s *file) extend(ctx context.Context) error {
 	} else {
 		index = g.index // the saved index, which a restart extends
 	}
-	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.sourceOptions(), s.since(m)))
+	s.install(g.grownTo(f, x, unchanged, index, time.Now(), s.sourceOptions(), s.since(m, g.whole)))
 	s.metrics.extended()
 	s.log.Debug("the file grew: index extended", "file", s.path, "from", g.lines, "lines", x.Lines(), "took", time.Since(start))
 	return nil
